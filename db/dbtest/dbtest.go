@@ -1,0 +1,80 @@
+// Package dbtest gives tests a real, migrated SQLite database in t.TempDir and small
+// fixture builders. Import it from _test files only.
+package dbtest
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"hookrelay/db"
+)
+
+// New opens a fresh database file in t.TempDir and closes it when the test ends.
+func New(t testing.TB) *db.DB {
+	t.Helper()
+	return Open(t, filepath.Join(t.TempDir(), "hookrelay.db"))
+}
+
+// Open opens the database at path and closes it when the test ends.
+func Open(t testing.TB, path string) *db.DB {
+	t.Helper()
+	store, err := db.Open(context.Background(), path, db.Options{})
+	if err != nil {
+		t.Fatalf("open database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := store.Close(); err != nil {
+			t.Errorf("close database: %v", err)
+		}
+	})
+	return store
+}
+
+// Secret is a fixed, valid signing secret for fixtures.
+const Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// Webhook creates an enabled webhook for url subscribed to patterns ("*" when none).
+func Webhook(t testing.TB, store *db.DB, url string, patterns ...string) db.Webhook {
+	t.Helper()
+	if len(patterns) == 0 {
+		patterns = []string{"*"}
+	}
+	w, err := store.CreateWebhook(context.Background(), db.NewWebhook{URL: url, EventTypes: patterns, Secret: Secret, Enabled: true})
+	if err != nil {
+		t.Fatalf("create webhook: %v", err)
+	}
+	return w
+}
+
+// Event ingests one event of type typ with data {"n": n} and returns its result.
+func Event(t testing.TB, store *db.DB, typ string, n int) db.IngestResult {
+	t.Helper()
+	data, _ := json.Marshal(map[string]int{"n": n})
+	res, err := store.CreateEvents(context.Background(), []db.NewEvent{{Type: typ, Data: data}})
+	if err != nil {
+		t.Fatalf("create event: %v", err)
+	}
+	return res[0]
+}
+
+// Deliveries returns every delivery of a webhook, newest first.
+func Deliveries(t testing.TB, store *db.DB, webhookID string) []db.Delivery {
+	t.Helper()
+	out, _, err := store.ListDeliveries(context.Background(), db.DeliveryFilter{WebhookID: webhookID, Limit: 500})
+	if err != nil {
+		t.Fatalf("list deliveries: %v", err)
+	}
+	return out
+}
+
+// Attempts returns every attempt of a delivery.
+func Attempts(t testing.TB, store *db.DB, deliveryID string) []db.Attempt {
+	t.Helper()
+	out, err := store.ListAttempts(context.Background(), deliveryID)
+	if err != nil {
+		t.Fatalf("list attempts: %v", err)
+	}
+	return out
+}

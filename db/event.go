@@ -1,0 +1,168 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Event is something bmadServer reported. Body is the exact JSON document delivered to every
+// matching webhook: {"id","eventType","timestamp","workflowId","data"}.
+type Event struct {
+	ID             string // evt_…
+	Type           string
+	WorkflowID     string // empty when none was given
+	OccurredAt     time.Time
+	Body           []byte
+	IdempotencyKey string
+	Fanout         int // deliveries created at ingest
+	CreatedAt      time.Time
+}
+
+// Data returns the event's data member.
+func (e Event) Data() json.RawMessage {
+	var b struct{ Data json.RawMessage }
+	if json.Unmarshal(e.Body, &b) != nil {
+		return nil
+	}
+	return b.Data
+}
+
+// NewEvent is an event to ingest. Callers validate it first; Data must be a JSON object.
+type NewEvent struct {
+	Type           string
+	WorkflowID     string
+	Data           json.RawMessage
+	OccurredAt     time.Time // zero means "now"
+	IdempotencyKey string    // empty means none
+}
+
+// IngestResult tells what CreateEvents did with one NewEvent.
+type IngestResult struct {
+	EventID    string
+	Deliveries int
+	Duplicate  bool // an event with the same idempotency key already existed; nothing was created
+}
+
+// wireEvent is the delivered payload. Field order is the documented one.
+type wireEvent struct {
+	ID         string          `json:"id"`
+	EventType  string          `json:"eventType"`
+	Timestamp  string          `json:"timestamp"`
+	WorkflowID *string         `json:"workflowId"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// FormatTime renders t the way every API and payload of hookrelay does: RFC 3339 in UTC with
+// millisecond precision at most.
+func FormatTime(t time.Time) string {
+	return t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
+}
+
+// CreateEvents stores events and fans each out to every enabled webhook whose filter
+// matches, all in one transaction, and returns once it has committed. An event whose
+// idempotency key is already stored creates nothing and reports the original.
+func (s *DB) CreateEvents(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
+	// Build payloads before entering the write loop: the writer is the shared bottleneck.
+	type prepared struct {
+		id   string
+		at   time.Time
+		body []byte
+	}
+	now := s.now()
+	pre := make([]prepared, len(events))
+	for i, e := range events {
+		at := e.OccurredAt
+		if at.IsZero() {
+			at = now
+		}
+		at = at.UTC().Truncate(time.Millisecond)
+		w := wireEvent{ID: newID("evt"), EventType: e.Type, Timestamp: FormatTime(at), Data: e.Data}
+		if e.WorkflowID != "" {
+			w.WorkflowID = &e.WorkflowID
+		}
+		body, err := json.Marshal(w)
+		if err != nil {
+			return nil, fmt.Errorf("encode event %d: %w", i, err)
+		}
+		pre[i] = prepared{id: w.ID, at: at, body: body}
+	}
+	results := make([]IngestResult, len(events))
+	err := s.write(ctx, func(t *tx) error {
+		targets, err := t.enabledWebhooks()
+		if err != nil {
+			return fmt.Errorf("list webhooks: %w", err)
+		}
+		for i, e := range events {
+			p := pre[i]
+			if e.IdempotencyKey != "" {
+				var id string
+				var fanout int
+				err := t.queryRow(`SELECT public_id, fanout FROM events WHERE idempotency_key = ?`, e.IdempotencyKey).Scan(&id, &fanout)
+				if err == nil {
+					results[i] = IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
+					continue
+				}
+				if err != sql.ErrNoRows {
+					return fmt.Errorf("look up idempotency key: %w", err)
+				}
+			}
+			var matched []fanoutTarget
+			for _, w := range targets {
+				if MatchAny(w.patterns, e.Type) {
+					matched = append(matched, w)
+				}
+			}
+			res, err := t.exec(`INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				p.id, e.Type, nullString(e.WorkflowID), millis(p.at), p.body, nullString(e.IdempotencyKey), len(matched), millis(now))
+			if err != nil {
+				return fmt.Errorf("insert event: %w", translate(err))
+			}
+			eventRow, err := res.LastInsertId()
+			if err != nil {
+				return fmt.Errorf("insert event: %w", err)
+			}
+			for _, w := range matched {
+				if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
+					VALUES (?, ?, ?, 'pending', ?, ?, ?)`, newID("dlv"), eventRow, w.rowID, millis(now), millis(now), millis(now)); err != nil {
+					return fmt.Errorf("insert delivery: %w", err)
+				}
+				t.markDue(w.id)
+			}
+			results[i] = IngestResult{EventID: p.id, Deliveries: len(matched)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create events: %w", err)
+	}
+	return results, nil
+}
+
+const eventColumns = `public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at`
+
+func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
+	var (
+		e                 Event
+		wf, key           sql.NullString
+		occurred, created int64
+	)
+	if err := sc.Scan(&e.ID, &e.Type, &wf, &occurred, &e.Body, &key, &e.Fanout, &created); err != nil {
+		return Event{}, translate(err)
+	}
+	e.WorkflowID, e.IdempotencyKey = wf.String, key.String
+	e.OccurredAt, e.CreatedAt = fromMillis(occurred), fromMillis(created)
+	return e, nil
+}
+
+// FindEvent returns the event with the given public id.
+func (s *DB) FindEvent(ctx context.Context, id string) (Event, error) {
+	e, err := scanEvent(s.reader.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE public_id = ?`, id))
+	if err != nil {
+		return Event{}, fmt.Errorf("find event %s: %w", id, err)
+	}
+	return e, nil
+}

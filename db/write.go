@@ -1,0 +1,206 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// tx is what a write operation sees: the group's transaction, cached prepared statements,
+// and a list of webhooks to announce as due once the group has committed.
+type tx struct {
+	ctx context.Context
+	db  *DB
+	sql *sql.Tx
+	due []string
+}
+
+// writeOp is one caller's unit of work inside a commit group.
+type writeOp struct {
+	fn   func(*tx) error
+	err  error
+	due  []string
+	done chan struct{}
+}
+
+// write runs fn in a transaction on the single writer connection and returns once that
+// transaction has committed (or failed). Concurrent calls are folded into one transaction
+// (group commit): SQLite's cost is per commit, not per row, so under load many callers share
+// one fsync. Each fn runs inside its own SAVEPOINT, so one caller's error undoes only its own
+// changes. fn may run long after ctx is cancelled and must not block on anything but SQL.
+func (s *DB) write(ctx context.Context, fn func(*tx) error) error {
+	op := &writeOp{fn: fn, done: make(chan struct{})}
+	select {
+	case s.ops <- op:
+	case <-s.quit:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-op.done
+	return op.err
+}
+
+func (s *DB) writeLoop(maxGroup int) {
+	group := make([]*writeOp, 0, maxGroup)
+	for {
+		select {
+		case op := <-s.ops:
+			group = append(group[:0], op)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case op := <-s.ops:
+				group = append(group, op)
+			default:
+				break more
+			}
+		}
+		s.commitGroup(group)
+		if s.unprepared {
+			s.unprepared = false
+			s.preparePending()
+		}
+		for _, op := range group {
+			if op.err == nil && op.due != nil {
+				s.notifyDue(op.due)
+			}
+			close(op.done)
+		}
+		clear(group)
+	}
+}
+
+// commitGroup runs every op of the group in one transaction and sets each op's err.
+func (s *DB) commitGroup(group []*writeOp) {
+	ctx := context.Background()
+	fail := func(err error) {
+		for _, op := range group {
+			if op.err == nil {
+				op.err = err
+			}
+			op.due = nil
+		}
+	}
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin transaction: %w", err))
+		return
+	}
+	t := &tx{ctx: ctx, db: s, sql: sqlTx}
+	if len(group) == 1 {
+		op := group[0]
+		op.err = runOp(t, op)
+		if op.err != nil {
+			sqlTx.Rollback()
+			op.due = nil
+			return
+		}
+	} else {
+		for _, op := range group {
+			if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
+				sqlTx.Rollback()
+				fail(fmt.Errorf("savepoint: %w", err))
+				return
+			}
+			op.err = runOp(t, op)
+			if op.err != nil {
+				op.due = nil
+				if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
+					sqlTx.Rollback()
+					fail(fmt.Errorf("roll back to savepoint: %w", err))
+					return
+				}
+			}
+			if _, err := sqlTx.ExecContext(ctx, "RELEASE op"); err != nil {
+				sqlTx.Rollback()
+				fail(fmt.Errorf("release savepoint: %w", err))
+				return
+			}
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+	}
+}
+
+// runOp calls op.fn, turning a panic into an error so one bad write cannot kill the loop
+// that every other writer depends on.
+func runOp(t *tx, op *writeOp) (err error) {
+	t.due = nil
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in write: %v", r)
+		}
+		op.due = t.due
+	}()
+	return op.fn(t)
+}
+
+// stmt returns the writer's prepared statement for query, bound to the transaction.
+// Statements are prepared once per process, since preparing costs as much as a small
+// insert. The writer's only connection is busy with this transaction, so a statement seen
+// for the first time is prepared on the transaction alone and queued for preparePending.
+func (t *tx) stmt(query string) (*sql.Stmt, error) {
+	if st := t.db.stmts[query]; st != nil {
+		return t.sql.StmtContext(t.ctx, st), nil
+	}
+	st, err := t.sql.PrepareContext(t.ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	t.db.stmts[query] = nil
+	t.db.unprepared = true
+	return st, nil
+}
+
+// preparePending prepares, between transactions, the statements first seen during one.
+func (s *DB) preparePending() {
+	for q, st := range s.stmts {
+		if st != nil {
+			continue
+		}
+		st, err := s.writer.PrepareContext(context.Background(), q)
+		if err != nil {
+			delete(s.stmts, q) // prepared on the transaction again next time
+			continue
+		}
+		s.stmts[q] = st
+	}
+}
+
+func (t *tx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(t.ctx, args...)
+}
+
+func (t *tx) queryRow(query string, args ...any) *sql.Row {
+	st, err := t.stmt(query)
+	if err != nil {
+		return t.sql.QueryRowContext(t.ctx, query, args...) // surfaces the same error on Scan
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+// markDue records that webhookID has due work once this write commits.
+func (t *tx) markDue(webhookID string) {
+	t.due = append(t.due, webhookID)
+}
+
+// errNoRowsAffected is used inside ops to turn "nothing matched" into ErrNotFound.
+var errNoRowsAffected = errors.New("no rows affected")

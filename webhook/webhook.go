@@ -1,0 +1,144 @@
+// Package webhook signs and verifies webhook requests by the Standard Webhooks scheme
+// (https://www.standardwebhooks.com): the sender puts webhook-id, webhook-timestamp and
+// webhook-signature headers on each request, where the signature is
+// v1,base64(HMAC-SHA256(key, id + "." + timestamp + "." + body)) and key is the
+// base64-decoded part of a "whsec_" secret.
+//
+// hookrelay uses it to sign deliveries; receivers written in Go can use it to verify them.
+// It depends on the standard library only.
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header names of the Standard Webhooks scheme.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// SecretPrefix starts every secret hookrelay generates or accepts.
+const SecretPrefix = "whsec_"
+
+// Key sizes accepted in a secret. 32 bytes is what NewSecret generates.
+const (
+	MinKeyBytes = 24
+	MaxKeyBytes = 64
+)
+
+// NewSecret returns a fresh secret: "whsec_" and 32 random bytes in base64.
+func NewSecret() string {
+	key := make([]byte, 32)
+	rand.Read(key) // never fails since Go 1.24
+	return SecretPrefix + base64.StdEncoding.EncodeToString(key)
+}
+
+// ParseSecret returns the HMAC key of a "whsec_…" secret.
+func ParseSecret(secret string) ([]byte, error) {
+	enc, ok := strings.CutPrefix(secret, SecretPrefix)
+	if !ok {
+		return nil, errors.New(`secret must start with "whsec_"`)
+	}
+	key, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return nil, errors.New(`secret must be "whsec_" followed by standard base64`)
+	}
+	if len(key) < MinKeyBytes || len(key) > MaxKeyBytes {
+		return nil, fmt.Errorf("secret key must be %d to %d bytes, got %d", MinKeyBytes, MaxKeyBytes, len(key))
+	}
+	return key, nil
+}
+
+// Sign returns the "v1,<base64>" signature of one message under key.
+func Sign(key []byte, msgID string, timestamp int64, body []byte) string {
+	return "v1," + base64.StdEncoding.EncodeToString(mac(key, msgID, timestamp, body))
+}
+
+func mac(key []byte, msgID string, timestamp int64, body []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	var buf [20]byte
+	h.Write([]byte(msgID))
+	h.Write([]byte{'.'})
+	h.Write(strconv.AppendInt(buf[:0], timestamp, 10))
+	h.Write([]byte{'.'})
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// SignatureHeader returns the webhook-signature value for keys: one "v1,…" signature per
+// key, space-separated, so that a receiver holding any one of the secrets (during a rotation,
+// the old or the new) can verify.
+func SignatureHeader(keys [][]byte, msgID string, timestamp int64, body []byte) string {
+	sigs := make([]string, len(keys))
+	for i, k := range keys {
+		sigs[i] = Sign(k, msgID, timestamp, body)
+	}
+	return strings.Join(sigs, " ")
+}
+
+// Errors returned by Verify. Use errors.Is.
+var (
+	ErrMissingHeaders = errors.New("webhook: missing webhook-id, webhook-timestamp or webhook-signature header")
+	ErrBadTimestamp   = errors.New("webhook: webhook-timestamp is not unix seconds")
+	ErrTooOld         = errors.New("webhook: timestamp too old")
+	ErrTooNew         = errors.New("webhook: timestamp too far in the future")
+	ErrNoMatchingSig  = errors.New("webhook: no matching signature")
+	ErrNoSecrets      = errors.New("webhook: no valid secret to verify with")
+	DefaultTolerance  = 5 * time.Minute
+)
+
+// Verify checks a request's headers against body and the given secrets. The timestamp must
+// be within tolerance of now, in both directions, which is what rejects replays.
+// Signatures are compared in constant time.
+func Verify(secrets []string, msgID, timestamp, signatures string, body []byte, now time.Time, tolerance time.Duration) error {
+	if msgID == "" || timestamp == "" || signatures == "" {
+		return ErrMissingHeaders
+	}
+	ts, err := strconv.ParseInt(timestamp, 10, 64)
+	if err != nil {
+		return ErrBadTimestamp
+	}
+	sent := time.Unix(ts, 0)
+	if now.Sub(sent) > tolerance {
+		return ErrTooOld
+	}
+	if sent.Sub(now) > tolerance {
+		return ErrTooNew
+	}
+	var keys [][]byte
+	for _, s := range secrets {
+		if k, err := ParseSecret(s); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return ErrNoSecrets
+	}
+	for _, k := range keys {
+		want := mac(k, msgID, ts, body)
+		for sig := range strings.FieldsSeq(signatures) {
+			enc, ok := strings.CutPrefix(sig, "v1,")
+			if !ok {
+				continue
+			}
+			got, err := base64.StdEncoding.DecodeString(enc)
+			if err != nil {
+				continue
+			}
+			if hmac.Equal(got, want) {
+				return nil
+			}
+		}
+	}
+	return ErrNoMatchingSig
+}
