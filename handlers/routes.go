@@ -1,0 +1,111 @@
+// Package handlers serves hookrelay's HTTP interface: health probes and the JSON API under
+// /api/v1 (ingest and management). The admin UI will join it under / later.
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"hookrelay/db"
+)
+
+// Default limits, used when the corresponding Server field is zero.
+const (
+	defaultMaxEventBytes  = 256 << 10
+	defaultMaxBatchBytes  = 4 << 20
+	defaultMaxBatchEvents = 100
+)
+
+// maxAdminBodyBytes caps management request bodies, which are small webhook documents.
+const maxAdminBodyBytes = 64 << 10
+
+// Server holds what the handlers need. Fill the fields, then call Routes once.
+type Server struct {
+	DB     *db.DB
+	Logger *slog.Logger
+	// IngestToken is the Bearer token for POST /api/v1/events and /api/v1/events/batch only.
+	IngestToken string
+	// AdminToken is the Bearer token for every other /api/v1 route.
+	AdminToken string
+	// MaxEventBytes limits the body of POST /api/v1/events and each item of a batch
+	// (256 KiB when 0).
+	MaxEventBytes int64
+	// MaxBatchBytes limits the body of POST /api/v1/events/batch (4 MiB when 0).
+	MaxBatchBytes int64
+	// MaxBatchEvents is the most events one batch may carry (100 when 0).
+	MaxBatchEvents int
+	// Version is reported by /healthz; may be empty.
+	Version string
+}
+
+// Routes returns the handler for every route the server answers. The API lives under
+// /api/v1 with its own 404 and 405 answers; "/" and the rest are left to the admin UI.
+func (s *Server) Routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.middleware()...)
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	r.Route("/api/v1", func(r chi.Router) {
+		r.NotFound(s.notFound)
+		r.MethodNotAllowed(s.methodNotAllowed)
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireToken(s.IngestToken))
+			r.Post("/events", s.createEvent)
+			r.Post("/events/batch", s.createEventBatch)
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireToken(s.AdminToken))
+			r.Get("/events/{id}", s.getEvent)
+
+			r.Post("/webhooks", s.createWebhook)
+			r.Get("/webhooks", s.listWebhooks)
+			r.Get("/webhooks/{id}", s.getWebhook)
+			r.Patch("/webhooks/{id}", s.updateWebhook)
+			r.Delete("/webhooks/{id}", s.deleteWebhook)
+			r.Get("/webhooks/{id}/secret", s.getWebhookSecret)
+			r.Get("/webhooks/{id}/deliveries", s.listWebhookDeliveries)
+			r.Post("/webhooks/{id}/retry-failed", s.retryFailed)
+
+			r.Get("/deliveries", s.listDeliveries)
+			r.Get("/deliveries/{id}", s.getDelivery)
+			r.Post("/deliveries/{id}/retry", s.retryDelivery)
+		})
+	})
+	return r
+}
+
+// middleware is the chain every route runs under, outermost first: the request id comes
+// first so the log line and the panic report both carry it.
+func (s *Server) middleware() []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{requestIDs, s.logRequests, s.recoverPanics}
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+func (s *Server) maxEventBytes() int64 {
+	if s.MaxEventBytes > 0 {
+		return s.MaxEventBytes
+	}
+	return defaultMaxEventBytes
+}
+
+func (s *Server) maxBatchBytes() int64 {
+	if s.MaxBatchBytes > 0 {
+		return s.MaxBatchBytes
+	}
+	return defaultMaxBatchBytes
+}
+
+func (s *Server) maxBatchEvents() int {
+	if s.MaxBatchEvents > 0 {
+		return s.MaxBatchEvents
+	}
+	return defaultMaxBatchEvents
+}
