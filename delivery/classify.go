@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"syscall"
 )
 
@@ -66,7 +67,8 @@ func errorClass(err error) string {
 		}
 		return ClassDNS
 	case errors.As(err, &recErr), errors.As(err, &alertErr), errors.As(err, &verifyErr),
-		errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidErr):
+		errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalidErr),
+		errors.Is(err, http.ErrSchemeMismatch): // net/http's rewrite of a RecordHeaderError that reads "HTTP/"
 		return ClassTLS
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return ClassTimeout

@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"hookrelay/db"
 )
@@ -77,4 +79,38 @@ func Attempts(t testing.TB, store *db.DB, deliveryID string) []db.Attempt {
 		t.Fatalf("list attempts: %v", err)
 	}
 	return out
+}
+
+// Delivery returns the delivery with the given id.
+func Delivery(t testing.TB, store *db.DB, id string) db.Delivery {
+	t.Helper()
+	d, err := store.FindDelivery(context.Background(), id)
+	if err != nil {
+		t.Fatalf("find delivery: %v", err)
+	}
+	return d
+}
+
+// Clock is a settable clock for db.DB.Now (store.Now = clock.Now), safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock stopped at now.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now returns the clock's current time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock by d and returns the new time.
+func (c *Clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	return c.now
 }

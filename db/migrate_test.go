@@ -1,0 +1,121 @@
+package db_test
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"hookrelay/db"
+	"hookrelay/db/dbtest"
+)
+
+type migration struct{ Version, AppliedAt int64 }
+
+// readMigrations opens the file directly (the store exposes no schema API) and lists what
+// schema_migrations records.
+func readMigrations(t *testing.T, path string) []migration {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
+	require.NoError(t, err)
+	defer raw.Close()
+	rows, err := raw.QueryContext(t.Context(), `SELECT version, applied_at FROM schema_migrations ORDER BY version`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []migration
+	for rows.Next() {
+		var m migration
+		require.NoError(t, rows.Scan(&m.Version, &m.AppliedAt))
+		out = append(out, m)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func tables(t *testing.T, path string) []string {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
+	require.NoError(t, err)
+	defer raw.Close()
+	rows, err := raw.QueryContext(t.Context(), `SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		require.NoError(t, rows.Scan(&n))
+		out = append(out, n)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+func TestMigrationsApplyOnceAndReopenIsANoOp(t *testing.T) {
+	t.Parallel()
+	files, err := os.ReadDir("migrations")
+	require.NoError(t, err)
+	var want []int64
+	for i, f := range files {
+		require.True(t, strings.HasSuffix(f.Name(), ".sql"), f.Name())
+		want = append(want, int64(i+1)) // versions are numbered 0001, 0002, … without gaps
+	}
+
+	path := filepath.Join(t.TempDir(), "hookrelay.db")
+	store, err := db.Open(t.Context(), path, db.Options{})
+	require.NoError(t, err)
+	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
+	res := dbtest.Event(t, store, "a.b", 1)
+	require.NoError(t, store.Close())
+
+	first := readMigrations(t, path)
+	var got []int64
+	for _, m := range first {
+		got = append(got, m.Version)
+	}
+	assert.Equal(t, want, got, "every embedded migration is recorded once")
+	assert.Subset(t, tables(t, path), []string{"attempts", "deliveries", "events", "schema_migrations", "settings", "webhooks"})
+
+	// Reopening applies nothing again and keeps the data.
+	store = dbtest.Open(t, path)
+	assert.Equal(t, first, readMigrations(t, path))
+	found, err := store.FindWebhook(t.Context(), wh.ID)
+	require.NoError(t, err)
+	assert.Equal(t, wh.URL, found.URL)
+	ev, err := store.FindEvent(t.Context(), res.EventID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, ev.Fanout)
+	require.NoError(t, store.Ping(context.Background()))
+}
+
+func TestOpenRejectsBadOptions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		path string
+		o    db.Options
+	}{
+		{"empty path", "", db.Options{}},
+		{"unknown sync mode", filepath.Join(t.TempDir(), "x.db"), db.Options{Sync: "sometimes"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := db.Open(t.Context(), tc.path, tc.o)
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestWritesAfterCloseFail(t *testing.T) {
+	t.Parallel()
+	store, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "hookrelay.db"), db.Options{})
+	require.NoError(t, err)
+	require.NoError(t, store.Close())
+	require.NoError(t, store.Close(), "Close is idempotent")
+	_, err = store.CreateEvents(t.Context(), []db.NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
+	assert.ErrorIs(t, err, db.ErrClosed)
+}

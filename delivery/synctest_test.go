@@ -1,0 +1,188 @@
+package delivery_test
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"hookrelay/db"
+	"hookrelay/db/dbtest"
+	"hookrelay/delivery"
+)
+
+func TestExpiredLeaseIsRedelivered(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := dbtest.New(t)
+		var calls atomic.Int32
+		client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			calls.Add(1)
+			return respond(http.StatusOK, ""), nil
+		})}
+		wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
+		dbtest.Event(t, store, "a.b", 1)
+		e := delivery.NewEngine(store, delivery.Options{Client: client, Timeout: 15 * time.Second, RescueInterval: 5 * time.Second})
+
+		// A process claims the delivery and dies before recording anything.
+		crashed, err := store.ClaimDue(t.Context(), []db.ClaimRequest{{WebhookID: wh.ID, Limit: 10}}, e.Lease())
+		require.NoError(t, err)
+		require.Len(t, crashed.Claims, 1)
+		startEngine(t, e)
+
+		time.Sleep(e.Lease() - time.Millisecond)
+		synctest.Wait()
+		assert.Zero(t, calls.Load(), "not redelivered while the lease holds")
+		d := only(t, dbtest.Deliveries(t, store, wh.ID))
+		assert.Equal(t, db.StateDelivering, d.State)
+
+		time.Sleep(5 * time.Second) // one rescue interval
+		synctest.Wait()
+		assert.Equal(t, int32(1), calls.Load(), "redelivered once the lease ran out")
+		d = dbtest.Delivery(t, store, d.ID)
+		assert.Equal(t, db.StateSucceeded, d.State)
+		assert.Equal(t, 1, d.Attempts, "the lost attempt left no trace to count")
+		a := dbtest.Attempts(t, store, d.ID)
+		require.Len(t, a, 1)
+		assert.Equal(t, 1, a[0].Number)
+	})
+}
+
+func TestPanicInRoundTripperIsRecordedAsInternal(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := dbtest.New(t)
+		var calls atomic.Int32
+		client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if calls.Add(1) == 1 {
+				panic("transport bug")
+			}
+			return respond(http.StatusOK, "ok"), nil
+		})}
+		wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
+		first := dbtest.Event(t, store, "a.b", 1)
+		e := delivery.NewEngine(store, delivery.Options{Client: client, Policy: delivery.Policy{Schedule: []time.Duration{time.Minute}}})
+		startEngine(t, e)
+		synctest.Wait()
+		require.Equal(t, int32(1), calls.Load())
+
+		// The engine lives on: a new event goes out at once.
+		second := dbtest.Event(t, store, "a.b", 2)
+		synctest.Wait()
+		require.Equal(t, int32(2), calls.Load())
+
+		ds := map[string]db.Delivery{}
+		for _, d := range dbtest.Deliveries(t, store, wh.ID) {
+			ds[d.EventID] = d
+		}
+		assert.Equal(t, db.StateSucceeded, ds[second.EventID].State)
+		panicked := ds[first.EventID]
+		assert.Equal(t, db.StatePending, panicked.State, "a panic is a failed attempt, retried on schedule")
+		assert.Equal(t, delivery.ClassInternal, panicked.LastError)
+		a := dbtest.Attempts(t, store, panicked.ID)
+		require.Len(t, a, 1)
+		assert.Equal(t, delivery.ClassInternal, a[0].ErrorClass)
+		assert.Contains(t, a[0].ErrorMessage, "transport bug")
+		assert.Zero(t, a[0].StatusCode)
+
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		assert.Equal(t, int32(3), calls.Load())
+		assert.Equal(t, db.StateSucceeded, dbtest.Delivery(t, store, panicked.ID).State)
+	})
+}
+
+func TestJitteredScheduleStaysWithinBounds(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const jitter = 0.1
+		schedule := []time.Duration{time.Minute, 10 * time.Minute, time.Hour}
+		store := dbtest.New(t)
+		client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			return respond(http.StatusServiceUnavailable, ""), nil
+		})}
+		wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
+		for i := range 20 {
+			dbtest.Event(t, store, "a.b", i)
+		}
+		e := delivery.NewEngine(store, delivery.Options{Client: client,
+			Policy:         delivery.Policy{Schedule: schedule, Jitter: jitter},
+			RescueInterval: time.Hour, ResyncInterval: time.Hour})
+		startEngine(t, e)
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+
+		exact := 0
+		ds := dbtest.Deliveries(t, store, wh.ID)
+		require.Len(t, ds, 20)
+		for _, d := range ds {
+			assert.Equal(t, db.StateFailed, d.State)
+			as := dbtest.Attempts(t, store, d.ID)
+			require.Len(t, as, len(schedule)+1)
+			for i, delay := range schedule {
+				// Times are stored in whole milliseconds, hence the 1ms of slack.
+				gap := as[i+1].AttemptedAt.Sub(as[i].AttemptedAt)
+				lo := time.Duration(float64(delay)*(1-jitter)) - time.Millisecond
+				hi := time.Duration(float64(delay)*(1+jitter)) + time.Millisecond
+				assert.True(t, gap >= lo && gap <= hi, "delay %d: %v not within [%v, %v]", i+1, gap, lo, hi)
+				if gap.Round(time.Second) == delay {
+					exact++
+				}
+			}
+		}
+		assert.Less(t, exact, 20*len(schedule)/2, "delays are spread, not exact")
+	})
+}
+
+func TestShutdownWaitsForAttemptInFlight(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := dbtest.New(t)
+		client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			time.Sleep(10 * time.Second) // a slow receiver, in fake time
+			return respond(http.StatusOK, ""), nil
+		})}
+		wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
+		dbtest.Event(t, store, "a.b", 1)
+		e := delivery.NewEngine(store, delivery.Options{Client: client, Timeout: 15 * time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		var atReturn db.State // the delivery's state the moment Run returns
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			defer close(done)
+			assert.NoError(t, e.Run(ctx))
+			atReturn = only(t, dbtest.Deliveries(t, store, wh.ID)).State
+		})
+		defer wg.Wait()
+
+		time.Sleep(time.Second)
+		cancel()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("Run returned while an attempt was in flight")
+		default:
+		}
+		assert.Equal(t, db.StateDelivering, only(t, dbtest.Deliveries(t, store, wh.ID)).State)
+
+		time.Sleep(9 * time.Second)
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("Run did not return after the attempt finished")
+		}
+		assert.Equal(t, db.StateSucceeded, atReturn, "the attempt was recorded before Run returned")
+		d := only(t, dbtest.Deliveries(t, store, wh.ID))
+		a := dbtest.Attempts(t, store, d.ID)
+		require.Len(t, a, 1)
+		assert.Equal(t, 10*time.Second, a[0].Duration)
+	})
+}
