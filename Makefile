@@ -1,0 +1,47 @@
+SHELL := /bin/bash
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN := bin/hookrelay
+
+# Development defaults for `make run` only. Never use these tokens outside your machine.
+HOOKRELAY_INGEST_TOKEN ?= dev-ingest-token-change-me
+HOOKRELAY_ADMIN_TOKEN ?= dev-admin-token-change-me
+HOOKRELAY_ALLOW_PRIVATE_NETWORKS ?= true
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+.PHONY: generate
+generate: ## Regenerate templ output (committed)
+	go tool templ generate
+
+.PHONY: build
+build: ## Build bin/hookrelay
+	go build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hookrelay
+
+.PHONY: run
+run: build ## Run the server on 127.0.0.1:8080 with ./hookrelay.db and development tokens
+	HOOKRELAY_INGEST_TOKEN=$(HOOKRELAY_INGEST_TOKEN) HOOKRELAY_ADMIN_TOKEN=$(HOOKRELAY_ADMIN_TOKEN) \
+	HOOKRELAY_ALLOW_PRIVATE_NETWORKS=$(HOOKRELAY_ALLOW_PRIVATE_NETWORKS) ./$(BIN)
+
+.PHONY: test
+test: ## Run every test, end-to-end ones included, with the race detector
+	go test -race -count=1 -tags e2e ./...
+
+.PHONY: test-e2e
+test-e2e: ## Run only the end-to-end tests
+	go test -race -count=1 -tags e2e ./e2e/...
+
+.PHONY: lint
+lint: ## go vet, gofmt and staticcheck
+	go vet -tags e2e ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	go tool staticcheck -tags e2e ./...
+
+.PHONY: check
+check: generate ## Regenerate, verify nothing changed, lint and test
+	git diff --exit-code -- views
+	$(MAKE) lint test

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"hookrelay/webhook"
+)
+
+// runListen is `hookrelay listen`: a development receiver that prints every delivery it gets,
+// checks its signature, and answers with a chosen status, so one can watch deliveries arrive.
+func runListen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hookrelay listen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
+	secret := fs.String("secret", getenv("HOOKRELAY_LISTEN_SECRET"), "the webhook's whsec_ secret, to verify signatures (HOOKRELAY_LISTEN_SECRET)")
+	status := fs.Int("status", http.StatusOK, "HTTP status to answer every delivery with")
+	maxBody := fs.Int64("max-body", 1<<20, "largest request body read")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *status < 100 || *status > 599 {
+		return fmt.Errorf("invalid --status %d: want 100 to 599", *status)
+	}
+	if *secret != "" {
+		if _, err := webhook.ParseSecret(*secret); err != nil {
+			return fmt.Errorf("invalid --secret: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	fmt.Fprintf(stdout, "listening on http://%s (answering %d)\n", ln.Addr(), *status)
+	if *secret == "" {
+		fmt.Fprintln(stdout, "no --secret given: signatures are shown but not verified")
+	}
+	var mu sync.Mutex // one delivery printed at a time
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, *maxBody))
+		if err != nil {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		verdict := "not verified (no --secret)"
+		if *secret != "" {
+			err := webhook.Verify([]string{*secret}, r.Header.Get(webhook.HeaderID), r.Header.Get(webhook.HeaderTimestamp),
+				r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultTolerance)
+			verdict = "valid signature"
+			if err != nil {
+				verdict = "INVALID: " + err.Error()
+			}
+		}
+		var ev struct {
+			EventType string `json:"eventType"`
+		}
+		json.Unmarshal(body, &ev)
+		mu.Lock()
+		fmt.Fprintf(stdout, "%s %s %s %s\n  id:        %s\n  signature: %s\n  body:      %s\n  answered:  %d\n",
+			time.Now().Format(time.TimeOnly), r.Method, r.URL.Path, orDash(ev.EventType), r.Header.Get(webhook.HeaderID),
+			verdict, strings.TrimSpace(string(body)), *status)
+		mu.Unlock()
+		w.WriteHeader(*status)
+	})
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { errc <- hs.Serve(ln) })
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
