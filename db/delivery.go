@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -265,8 +266,8 @@ func decodeCursor(c string) (int64, error) {
 	if err != nil || len(b) < 2 || b[0] != 'd' {
 		return 0, ErrBadCursor
 	}
-	var row int64
-	if _, err := fmt.Sscanf(string(b[1:]), "%d", &row); err != nil || row <= 0 {
+	row, err := strconv.ParseInt(string(b[1:]), 10, 64)
+	if err != nil || row <= 0 {
 		return 0, ErrBadCursor
 	}
 	return row, nil

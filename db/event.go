@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -105,7 +106,7 @@ func (s *DB) CreateEvents(ctx context.Context, events []NewEvent) ([]IngestResul
 					results[i] = IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
 					continue
 				}
-				if err != sql.ErrNoRows {
+				if !errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("look up idempotency key: %w", err)
 				}
 			}

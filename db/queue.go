@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -68,7 +69,7 @@ func (s *DB) ClaimDue(ctx context.Context, reqs []ClaimRequest, lease time.Durat
 			)
 			err := t.queryRow(`SELECT id, url, secret, enabled FROM webhooks WHERE public_id = ?`, r.WebhookID).
 				Scan(&webhookRow, &url, &secret, &enabled)
-			if err == sql.ErrNoRows || err == nil && !enabled {
+			if errors.Is(err, sql.ErrNoRows) || err == nil && !enabled {
 				continue
 			}
 			if err != nil {
@@ -175,7 +176,7 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error 
 				lease    sql.NullInt64
 			)
 			err := t.queryRow(`SELECT attempts, lease_token FROM deliveries WHERE id = ?`, c.row).Scan(&attempts, &lease)
-			if err == sql.ErrNoRows {
+			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
 			if err != nil {

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 )
 
@@ -201,6 +200,3 @@ func (t *tx) queryRow(query string, args ...any) *sql.Row {
 func (t *tx) markDue(webhookID string) {
 	t.due = append(t.due, webhookID)
 }
-
-// errNoRowsAffected is used inside ops to turn "nothing matched" into ErrNotFound.
-var errNoRowsAffected = errors.New("no rows affected")

@@ -76,7 +76,7 @@ func TestExhaustionAfterSevenAttemptsOnSchedule(t *testing.T) {
 		// time per earlier attempt, since the delay starts when an attempt ends).
 		var at time.Duration
 		for k := 1; k <= 7; k++ {
-			time.Sleep(start.Add(at).Sub(time.Now()) + time.Millisecond)
+			time.Sleep(time.Until(start.Add(at)) + time.Millisecond)
 			synctest.Wait()
 			mu.Lock()
 			n := len(calls)
@@ -85,7 +85,7 @@ func TestExhaustionAfterSevenAttemptsOnSchedule(t *testing.T) {
 			if k <= len(testSchedule) {
 				at += testSchedule[k-1] + 120*time.Millisecond
 				// Nothing more happens just before the next due time.
-				time.Sleep(start.Add(at).Sub(time.Now()) - time.Second)
+				time.Sleep(time.Until(start.Add(at)) - time.Second)
 				synctest.Wait()
 				mu.Lock()
 				require.Len(t, calls, k, "an attempt came early")
