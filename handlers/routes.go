@@ -65,6 +65,7 @@ func (s *Server) Routes() http.Handler {
 			r.Patch("/webhooks/{id}", s.updateWebhook)
 			r.Delete("/webhooks/{id}", s.deleteWebhook)
 			r.Get("/webhooks/{id}/secret", s.getWebhookSecret)
+			r.Post("/webhooks/{id}/secret/rotate", s.rotateSecret)
 			r.Get("/webhooks/{id}/deliveries", s.listWebhookDeliveries)
 			r.Post("/webhooks/{id}/retry-failed", s.retryFailed)
 
