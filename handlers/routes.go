@@ -50,6 +50,7 @@ func (s *Server) Routes() http.Handler {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.NotFound(s.notFound)
 		r.MethodNotAllowed(s.methodNotAllowed)
+		r.Get("/openapi.yaml", s.serveOpenAPI)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireToken(s.IngestToken))
 			r.Post("/events", s.createEvent)
