@@ -237,3 +237,13 @@ func TestRestartNeedsTheSameEncryptionKey(t *testing.T) {
 	require.Equal(t, 200, s.call(t, "GET", "/api/v1/webhooks/"+wh.ID+"/secret", validEnv["HOOKRELAY_ADMIN_TOKEN"], "", &sec))
 	assert.Equal(t, wh.Secret, sec.Secret)
 }
+
+func TestRunWithTokensFromFiles(t *testing.T) {
+	t.Parallel()
+	ingest, admin := "ingest-token-in-a-file-0123", "admin-token-in-a-file-0123"
+	e := map[string]string{"HOOKRELAY_INGEST_TOKEN_FILE": writeFile(t, ingest+"\n"), "HOOKRELAY_ADMIN_TOKEN_FILE": writeFile(t, admin+"\n")}
+	s := startCapturing(t, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "h.db")}, e)
+	assert.Equal(t, 202, s.call(t, "POST", "/api/v1/events", ingest, `{"eventType":"a.b","data":{}}`, nil))
+	assert.Equal(t, 200, s.call(t, "GET", "/api/v1/webhooks", admin, "", nil))
+	assert.Equal(t, 401, s.call(t, "GET", "/api/v1/webhooks", ingest, "", nil), "each token opens only its own routes")
+}
