@@ -4,8 +4,12 @@
 // v1,base64(HMAC-SHA256(key, id + "." + timestamp + "." + body)) and key is the
 // base64-decoded part of a "whsec_" secret.
 //
-// hookrelay uses it to sign deliveries; receivers written in Go can use it to verify them.
-// It depends on the standard library only.
+// hookrelay uses it to sign deliveries; receivers written in Go can use it to verify them:
+// NewVerifier takes one or more secrets (several during a rotation, when hookrelay signs
+// with each), Verifier.Verify checks a request's headers and raw body, and
+// Verifier.Middleware / Verifier.HandlerFunc wrap a handler so that only verified deliveries
+// reach it, decoded as an Event. It depends on the standard library only, so importing it
+// brings nothing else into a receiver's build.
 package webhook
 
 import (
