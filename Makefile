@@ -28,11 +28,15 @@ run: build ## Run the server on 127.0.0.1:8080 with ./hookrelay.db and developme
 	HOOKRELAY_ALLOW_PRIVATE_NETWORKS=$(HOOKRELAY_ALLOW_PRIVATE_NETWORKS) ./$(BIN)
 
 .PHONY: test
-test: ## Run every test, end-to-end ones included, with the race detector
+test: interop/node_modules/.package-lock.json ## Run every test, end-to-end ones included, with the race detector
 	go test -race -count=1 -tags e2e ./...
 
+# The official Standard Webhooks libraries for the interop test, as locked.
+interop/node_modules/.package-lock.json: interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund --loglevel=error
+
 .PHONY: test-e2e
-test-e2e: ## Run only the end-to-end tests
+test-e2e: interop/node_modules/.package-lock.json ## Run only the end-to-end tests
 	go test -race -count=1 -tags e2e ./e2e/...
 
 .PHONY: lint

@@ -33,6 +33,11 @@ type Options struct {
 	Readers int
 	// MaxGroup caps how many writes share one transaction (default 256).
 	MaxGroup int
+	// EncryptionKey, when set, is the AES-256 key (EncryptionKeySize bytes) that webhook
+	// signing secrets are encrypted with at rest. Open encrypts secrets stored before a key
+	// was set, and fails with ErrEncryptionKeyWrong for a key that does not decrypt the
+	// stored ones, or ErrEncryptionKeyRequired when they are encrypted and no key is given.
+	EncryptionKey []byte
 }
 
 // DB is hookrelay's store. It keeps two pools on one SQLite file: a single writer connection
@@ -52,7 +57,8 @@ type DB struct {
 	wg         sync.WaitGroup
 	once       sync.Once
 
-	patterns sync.Map // raw event_types JSON -> []string
+	box      *secretBox // nil: secrets are stored as they are
+	patterns sync.Map   // raw event_types JSON -> []string
 	onDue    atomic.Pointer[func([]string)]
 }
 
@@ -76,6 +82,10 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if o.MaxGroup <= 0 {
 		o.MaxGroup = 256
 	}
+	box, err := newSecretBox(o.EncryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	// busy_timeout comes first so that the pragmas after it already wait for locks.
 	base := "file:" + escapePath(path) + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
@@ -91,6 +101,10 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		writer.Close()
 		return nil, err
 	}
+	if err := secureSecrets(ctx, writer, box); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open database: webhook secrets: %w", err)
+	}
 	reader, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
 		writer.Close()
@@ -105,6 +119,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	}
 	s := &DB{
 		Now:    time.Now,
+		box:    box,
 		writer: writer,
 		reader: reader,
 		stmts:  map[string]*sql.Stmt{},

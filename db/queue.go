@@ -80,8 +80,14 @@ func (s *DB) ClaimDue(ctx context.Context, reqs []ClaimRequest, lease time.Durat
 				if err != nil {
 					return err
 				}
-				for i := range claims {
-					claims[i].URL, claims[i].Secrets = url, []string{secret}
+				if len(claims) > 0 {
+					secrets, err := t.signingSecrets(r.WebhookID, webhookRow, secret, now)
+					if err != nil {
+						return err
+					}
+					for i := range claims {
+						claims[i].URL, claims[i].Secrets = url, secrets
+					}
 				}
 				out.Claims = append(out.Claims, claims...)
 			}
@@ -100,6 +106,21 @@ func (s *DB) ClaimDue(ctx context.Context, reqs []ClaimRequest, lease time.Durat
 		return Claimed{}, fmt.Errorf("claim due deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// signingSecrets returns the secrets to sign a webhook's deliveries with now: the current
+// one first, then the old ones still in their grace period, newest first. A receiver that
+// has not switched yet finds its signature last.
+func (t *tx) signingSecrets(webhookID string, webhookRow int64, stored string, now time.Time) ([]string, error) {
+	cur, err := t.db.box.open(webhookID, stored)
+	if err != nil {
+		return nil, fmt.Errorf("secret of webhook %s: %w", webhookID, err)
+	}
+	old, err := t.db.oldSecrets(t.ctx, t, webhookID, webhookRow, now)
+	if err != nil {
+		return nil, fmt.Errorf("old secrets of webhook %s: %w", webhookID, err)
+	}
+	return WebhookSecrets{Current: cur, Old: old}.All(), nil
 }
 
 func (t *tx) claimWebhook(webhookRow int64, r ClaimRequest, now, until time.Time, bodies map[int64][]byte) ([]Claim, error) {

@@ -14,7 +14,7 @@ type Webhook struct {
 	URL         string
 	Description string
 	EventTypes  []string // patterns, see MatchPattern
-	Secret      string   // whsec_…
+	Secret      string   // whsec_…, the current one (see FindWebhookSecrets for the old ones)
 	Enabled     bool
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -53,6 +53,9 @@ func (s *DB) scanWebhook(sc interface{ Scan(...any) error }) (Webhook, error) {
 	}
 	var err error
 	if w.EventTypes, err = s.parsePatterns(types); err != nil {
+		return Webhook{}, err
+	}
+	if w.Secret, err = s.box.open(w.ID, w.Secret); err != nil {
 		return Webhook{}, err
 	}
 	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -95,7 +98,7 @@ func (s *DB) CreateWebhook(ctx context.Context, n NewWebhook) (Webhook, error) {
 	w.UpdatedAt = w.CreatedAt
 	err = s.write(ctx, func(t *tx) error {
 		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			w.ID, w.URL, w.Description, types, w.Secret, w.Enabled, millis(now), millis(now))
+			w.ID, w.URL, w.Description, types, s.box.seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now))
 		return translate(err)
 	})
 	if err != nil {

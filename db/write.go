@@ -188,6 +188,12 @@ func (t *tx) query(query string, args ...any) (*sql.Rows, error) {
 	return st.QueryContext(t.ctx, args...)
 }
 
+// QueryContext lets read helpers shared with the reader pool run on the transaction with its
+// cached statements. ctx is the transaction's own.
+func (t *tx) QueryContext(_ context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.query(query, args...)
+}
+
 func (t *tx) queryRow(query string, args ...any) *sql.Row {
 	st, err := t.stmt(query)
 	if err != nil {

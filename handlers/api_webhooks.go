@@ -46,10 +46,6 @@ type webhookListResponse struct {
 	Data []webhookResponse `json:"data"`
 }
 
-type secretResponse struct {
-	Secret string `json:"secret"`
-}
-
 // webhookCreateRequest is the body of POST /api/v1/webhooks.
 type webhookCreateRequest struct {
 	URL         *string  `json:"url"`
@@ -97,7 +93,7 @@ func (c webhookCreateRequest) validate() (db.NewWebhook, error) {
 
 // webhookPatchRequest is the body of PATCH /api/v1/webhooks/{id}. Absent (or null) fields
 // stay as they are. Secret is declared only to refuse it with a clear message: secrets
-// are not changed in place.
+// change by rotation, which keeps the old one signing for a grace period.
 type webhookPatchRequest struct {
 	URL         *string         `json:"url"`
 	EventTypes  *[]string       `json:"eventTypes"`
@@ -109,7 +105,7 @@ type webhookPatchRequest struct {
 func (p webhookPatchRequest) validate() (db.WebhookUpdate, error) {
 	var u db.WebhookUpdate
 	if p.Secret != nil {
-		return u, invalidValue("secret", "cannot be changed; create a new webhook to use another secret")
+		return u, invalidValue("secret", "cannot be changed here; rotate it with POST /api/v1/webhooks/{id}/secret/rotate")
 	}
 	if p.URL != nil {
 		if err := validateURL(*p.URL); err != nil {
@@ -224,16 +220,6 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, newWebhookResponse(wh))
-}
-
-func (s *Server) getWebhookSecret(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	wh, err := s.DB.FindWebhook(r.Context(), id)
-	if err != nil {
-		s.fail(w, r, notFoundAs(err, "webhook", id))
-		return
-	}
-	writeJSON(w, http.StatusOK, secretResponse{Secret: wh.Secret})
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {

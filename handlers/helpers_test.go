@@ -74,6 +74,7 @@ func (e *env) call(method, path, token, body string, header ...string) *httptest
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
+	checkExchange(e.t, req, body, rec) // see openapi_test.go
 	return rec
 }
 

@@ -50,6 +50,7 @@ func (s *Server) Routes() http.Handler {
 	r.Route("/api/v1", func(r chi.Router) {
 		r.NotFound(s.notFound)
 		r.MethodNotAllowed(s.methodNotAllowed)
+		r.Get("/openapi.yaml", s.serveOpenAPI)
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireToken(s.IngestToken))
 			r.Post("/events", s.createEvent)
@@ -65,6 +66,7 @@ func (s *Server) Routes() http.Handler {
 			r.Patch("/webhooks/{id}", s.updateWebhook)
 			r.Delete("/webhooks/{id}", s.deleteWebhook)
 			r.Get("/webhooks/{id}/secret", s.getWebhookSecret)
+			r.Post("/webhooks/{id}/secret/rotate", s.rotateSecret)
 			r.Get("/webhooks/{id}/deliveries", s.listWebhookDeliveries)
 			r.Post("/webhooks/{id}/retry-failed", s.retryFailed)
 

@@ -56,7 +56,7 @@ func TestWebhookCRUD(t *testing.T) {
 
 	rec = e.admin(http.MethodGet, "/api/v1/webhooks/"+created.ID+"/secret", "")
 	requireStatus(t, rec, http.StatusOK)
-	assert.JSONEq(t, fmt.Sprintf(`{"secret":%q}`, created.Secret), rec.Body.String())
+	assert.JSONEq(t, fmt.Sprintf(`{"secret":%q,"oldSecrets":[]}`, created.Secret), rec.Body.String())
 
 	other := e.createWebhook("https://other.test/", false, "*")
 	rec = e.admin(http.MethodGet, "/api/v1/webhooks", "")

@@ -4,8 +4,12 @@
 // v1,base64(HMAC-SHA256(key, id + "." + timestamp + "." + body)) and key is the
 // base64-decoded part of a "whsec_" secret.
 //
-// hookrelay uses it to sign deliveries; receivers written in Go can use it to verify them.
-// It depends on the standard library only.
+// hookrelay uses it to sign deliveries; receivers written in Go can use it to verify them:
+// NewVerifier takes one or more secrets (several during a rotation, when hookrelay signs
+// with each), Verifier.Verify checks a request's headers and raw body, and
+// Verifier.Middleware / Verifier.HandlerFunc wrap a handler so that only verified deliveries
+// reach it, decoded as an Event. It depends on the standard library only, so importing it
+// brings nothing else into a receiver's build.
 package webhook
 
 import (
@@ -86,40 +90,66 @@ func SignatureHeader(keys [][]byte, msgID string, timestamp int64, body []byte) 
 	return strings.Join(sigs, " ")
 }
 
-// Errors returned by Verify. Use errors.Is.
+// Errors returned by Verify and Verifier.Verify. Use errors.Is: the errors returned wrap
+// these with details (how old a timestamp was, which header is missing).
 var (
+	// ErrMissingHeaders: webhook-id, webhook-timestamp or webhook-signature is absent or empty.
 	ErrMissingHeaders = errors.New("webhook: missing webhook-id, webhook-timestamp or webhook-signature header")
-	ErrBadTimestamp   = errors.New("webhook: webhook-timestamp is not unix seconds")
-	ErrTooOld         = errors.New("webhook: timestamp too old")
-	ErrTooNew         = errors.New("webhook: timestamp too far in the future")
-	ErrNoMatchingSig  = errors.New("webhook: no matching signature")
-	ErrNoSecrets      = errors.New("webhook: no valid secret to verify with")
-	DefaultTolerance  = 5 * time.Minute
+	// ErrBadTimestamp: webhook-timestamp is not a whole number of unix seconds.
+	ErrBadTimestamp = errors.New("webhook: webhook-timestamp is not unix seconds")
+	// ErrTooOld: the timestamp is further in the past than the tolerance (a replay, or a
+	// receiver clock far ahead).
+	ErrTooOld = errors.New("webhook: timestamp too old")
+	// ErrTooNew: the timestamp is further in the future than the tolerance (a sender or
+	// receiver clock that is off).
+	ErrTooNew = errors.New("webhook: timestamp too far in the future")
+	// ErrNoMatchingSig: no v1 signature in the header matches the body under any secret
+	// (wrong secret, or a body changed on the way, e.g. parsed and re-encoded).
+	ErrNoMatchingSig = errors.New("webhook: no matching signature")
+	// ErrNoSecrets: Verify was given no valid secret to check with.
+	ErrNoSecrets = errors.New("webhook: no valid secret to verify with")
 )
+
+// DefaultTolerance is how far webhook-timestamp may be from the receiver's clock, in either
+// direction, the Standard Webhooks default.
+const DefaultTolerance = 5 * time.Minute
 
 // Verify checks a request's headers against body and the given secrets. The timestamp must
 // be within tolerance of now, in both directions, which is what rejects replays.
-// Signatures are compared in constant time.
+// Signatures are compared in constant time. Secrets that do not parse are skipped; when none
+// is left the error is ErrNoSecrets. Verifier does the same with the secrets parsed once.
 func Verify(secrets []string, msgID, timestamp, signatures string, body []byte, now time.Time, tolerance time.Duration) error {
-	if msgID == "" || timestamp == "" || signatures == "" {
-		return ErrMissingHeaders
+	var keys [][]byte
+	for _, s := range secrets {
+		if k, err := ParseSecret(s); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	return verify(keys, msgID, timestamp, signatures, body, now, tolerance)
+}
+
+func verify(keys [][]byte, msgID, timestamp, signatures string, body []byte, now time.Time, tolerance time.Duration) error {
+	var missing []string
+	for _, h := range []struct{ name, value string }{
+		{HeaderID, msgID}, {HeaderTimestamp, timestamp}, {HeaderSignature, signatures},
+	} {
+		if h.value == "" {
+			missing = append(missing, h.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w (%s)", ErrMissingHeaders, strings.Join(missing, ", "))
 	}
 	ts, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil {
 		return ErrBadTimestamp
 	}
 	sent := time.Unix(ts, 0)
-	if now.Sub(sent) > tolerance {
-		return ErrTooOld
+	if age := now.Sub(sent); age > tolerance {
+		return fmt.Errorf("%w: signed %s ago, tolerance %s", ErrTooOld, age.Truncate(time.Second), tolerance)
 	}
-	if sent.Sub(now) > tolerance {
-		return ErrTooNew
-	}
-	var keys [][]byte
-	for _, s := range secrets {
-		if k, err := ParseSecret(s); err == nil {
-			keys = append(keys, k)
-		}
+	if ahead := sent.Sub(now); ahead > tolerance {
+		return fmt.Errorf("%w: signed %s ahead of this clock, tolerance %s", ErrTooNew, ahead.Truncate(time.Second), tolerance)
 	}
 	if len(keys) == 0 {
 		return ErrNoSecrets

@@ -1,16 +1,19 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"hookrelay/db"
 	"hookrelay/delivery"
 )
 
@@ -21,6 +24,10 @@ type Config struct {
 	DBPath               string
 	IngestToken          string
 	AdminToken           string
+	IngestTokenFile      string
+	AdminTokenFile       string
+	EncryptionKey        []byte // nil: webhook secrets are stored in plaintext
+	EncryptionKeyFile    string
 	RetrySchedule        []time.Duration
 	RetryJitter          float64
 	DeliveryTimeout      time.Duration
@@ -57,13 +64,26 @@ func settings() []setting {
 			c.DBPath = v
 			return nil
 		}},
-		{"ingest-token", "", "bearer token for the ingest API (POST /api/v1/events); required, at least 16 characters", func(c *Config, v string) error {
+		// The tokens are checked in parseConfig, once the *-token-file settings are read.
+		{"ingest-token", "", "bearer token for the ingest API (POST /api/v1/events); required (or --ingest-token-file), at least 16 characters", func(c *Config, v string) error {
 			c.IngestToken = v
-			return checkToken(v)
+			return nil
 		}},
-		{"admin-token", "", "bearer token for the management API; required, at least 16 characters", func(c *Config, v string) error {
+		{"ingest-token-file", "", "file holding the ingest token (surrounding whitespace ignored), instead of --ingest-token", func(c *Config, v string) error {
+			c.IngestTokenFile = v
+			return nil
+		}},
+		{"admin-token", "", "bearer token for the management API; required (or --admin-token-file), at least 16 characters", func(c *Config, v string) error {
 			c.AdminToken = v
-			return checkToken(v)
+			return nil
+		}},
+		{"admin-token-file", "", "file holding the admin token (surrounding whitespace ignored), instead of --admin-token", func(c *Config, v string) error {
+			c.AdminTokenFile = v
+			return nil
+		}},
+		{"encryption-key-file", "", "file holding the webhook secret encryption key, instead of the environment variable HOOKRELAY_ENCRYPTION_KEY", func(c *Config, v string) error {
+			c.EncryptionKeyFile = v
+			return nil
 		}},
 		{"retry-schedule", "1m,5m,30m,2h,12h,24h", "delays between attempts after a failure; one attempt more than delays in all", func(c *Config, v string) error {
 			s, err := delivery.ParseSchedule(v)
@@ -156,6 +176,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 			errs = append(errs, fmt.Errorf("invalid %s (--%s): %w", envName(s.name), s.name, err))
 		}
 	}
+	errs = append(errs, resolveSecrets(&cfg, getenv)...)
 	if cfg.IngestToken != "" && cfg.IngestToken == cfg.AdminToken {
 		errs = append(errs, errors.New("invalid HOOKRELAY_ADMIN_TOKEN (--admin-token): must differ from the ingest token"))
 	}
@@ -165,6 +186,73 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 func lookup(getenv func(string) string, name string) (string, bool) {
 	v := getenv(name)
 	return v, v != ""
+}
+
+// encryptionKeyEnv is the only setting without a flag: a key on the command line would show
+// in the process list. HOOKRELAY_ENCRYPTION_KEY_FILE (--encryption-key-file) is the other way
+// to give it.
+const encryptionKeyEnv = "HOOKRELAY_ENCRYPTION_KEY"
+
+// resolveSecrets reads the tokens and the encryption key, each given as a value or as a file
+// (never both), and checks them. Messages name the setting and never contain a secret.
+func resolveSecrets(cfg *Config, getenv func(string) string) []error {
+	var errs []error
+	for _, tok := range []struct {
+		name  string // the value's setting; the file's is name + "-file"
+		value *string
+		file  string
+	}{
+		{"ingest-token", &cfg.IngestToken, cfg.IngestTokenFile},
+		{"admin-token", &cfg.AdminToken, cfg.AdminTokenFile},
+	} {
+		v, err := valueOrFile(*tok.value, tok.file, envName(tok.name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("invalid %s (--%s-file): %w", envName(tok.name+"-file"), tok.name, err))
+			continue
+		}
+		*tok.value = v
+		if err := checkToken(v); err != nil {
+			errs = append(errs, fmt.Errorf("invalid %s (--%s): %w", envName(tok.name), tok.name, err))
+		}
+	}
+	raw, err := valueOrFile(strings.TrimSpace(getenv(encryptionKeyEnv)), cfg.EncryptionKeyFile, encryptionKeyEnv)
+	if err != nil {
+		return append(errs, fmt.Errorf("invalid %s_FILE (--encryption-key-file): %w", encryptionKeyEnv, err))
+	}
+	if raw != "" {
+		key, err := base64.StdEncoding.DecodeString(raw)
+		if err != nil || len(key) != db.EncryptionKeySize {
+			n := ""
+			if err == nil {
+				n = fmt.Sprintf(", got %d bytes", len(key))
+			}
+			errs = append(errs, fmt.Errorf("invalid %s: want the base64 encoding of %d random bytes, e.g. from `openssl rand -base64 32`%s",
+				encryptionKeyEnv, db.EncryptionKeySize, n))
+		} else {
+			cfg.EncryptionKey = key
+		}
+	}
+	return errs
+}
+
+// valueOrFile returns value, or the trimmed content of file when one is named. Setting both
+// is an error: which one wins would be a guess.
+func valueOrFile(value, file, valueName string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	if value != "" {
+		return "", fmt.Errorf("%s is set too; give the value or the file, not both", valueName)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("read: %w", err)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return v, nil
 }
 
 func checkToken(v string) error {

@@ -22,7 +22,8 @@ func runListen(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("hookrelay listen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
-	secret := fs.String("secret", getenv("HOOKRELAY_LISTEN_SECRET"), "the webhook's whsec_ secret, to verify signatures (HOOKRELAY_LISTEN_SECRET)")
+	var secrets secretList
+	fs.Var(&secrets, "secret", "the webhook's whsec_ secret, to verify signatures; repeat it to accept several, e.g. the old and the new one during a rotation (HOOKRELAY_LISTEN_SECRET, several separated by spaces or commas)")
 	status := fs.Int("status", http.StatusOK, "HTTP status to answer every delivery with")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body read")
 	if err := fs.Parse(args); err != nil {
@@ -31,17 +32,23 @@ func runListen(ctx context.Context, args []string, getenv func(string) string, s
 	if *status < 100 || *status > 599 {
 		return fmt.Errorf("invalid --status %d: want 100 to 599", *status)
 	}
-	if *secret != "" {
-		if _, err := webhook.ParseSecret(*secret); err != nil {
-			return fmt.Errorf("invalid --secret: %w", err)
+	if len(secrets) == 0 {
+		secrets = strings.FieldsFunc(getenv("HOOKRELAY_LISTEN_SECRET"), func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	verifiers := make([]*webhook.Verifier, len(secrets))
+	for i, s := range secrets {
+		v, err := webhook.NewVerifier(s)
+		if err != nil {
+			return fmt.Errorf("invalid --secret (number %d): %w", i+1, err)
 		}
+		verifiers[i] = v
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
 	fmt.Fprintf(stdout, "listening on http://%s (answering %d)\n", ln.Addr(), *status)
-	if *secret == "" {
+	if len(secrets) == 0 {
 		fmt.Fprintln(stdout, "no --secret given: signatures are shown but not verified")
 	}
 	var mu sync.Mutex // one delivery printed at a time
@@ -51,15 +58,7 @@ func runListen(ctx context.Context, args []string, getenv func(string) string, s
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		verdict := "not verified (no --secret)"
-		if *secret != "" {
-			err := webhook.Verify([]string{*secret}, r.Header.Get(webhook.HeaderID), r.Header.Get(webhook.HeaderTimestamp),
-				r.Header.Get(webhook.HeaderSignature), body, time.Now(), webhook.DefaultTolerance)
-			verdict = "valid signature"
-			if err != nil {
-				verdict = "INVALID: " + err.Error()
-			}
-		}
+		verdict := verdictOf(verifiers, r.Header, body)
 		var ev struct {
 			EventType string `json:"eventType"`
 		}
@@ -87,6 +86,38 @@ func runListen(ctx context.Context, args []string, getenv func(string) string, s
 		}
 		return err
 	}
+}
+
+// verdictOf says whether the delivery verifies and, when several secrets were given, with
+// which of them: during a rotation that shows whether the new secret is in use yet.
+func verdictOf(verifiers []*webhook.Verifier, h http.Header, body []byte) string {
+	if len(verifiers) == 0 {
+		return "not verified (no --secret)"
+	}
+	var first error
+	for i, v := range verifiers {
+		err := v.Verify(h, body)
+		if err == nil {
+			if len(verifiers) == 1 {
+				return "valid signature"
+			}
+			return fmt.Sprintf("valid signature (secret %d of %d)", i+1, len(verifiers))
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return "INVALID: " + first.Error()
+}
+
+// secretList is a repeatable --secret flag.
+type secretList []string
+
+func (l *secretList) String() string { return fmt.Sprintf("%d secret(s)", len(*l)) }
+
+func (l *secretList) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }
 
 func orDash(s string) string {

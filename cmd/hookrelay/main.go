@@ -49,10 +49,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(stdout, cfg)
-	logger.Info("starting", "version", version, "db", cfg.DBPath)
+	logger.Info("starting", "version", version, "db", cfg.DBPath, "secrets_encrypted", cfg.EncryptionKey != nil)
 
-	store, err := db.Open(ctx, cfg.DBPath, db.Options{Sync: cfg.Sync})
-	if err != nil {
+	store, err := db.Open(ctx, cfg.DBPath, db.Options{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
+	switch {
+	case errors.Is(err, db.ErrEncryptionKeyRequired):
+		return fmt.Errorf("open database %s: %w: set %s to the key they were encrypted with", cfg.DBPath, err, encryptionKeyEnv)
+	case errors.Is(err, db.ErrEncryptionKeyWrong):
+		return fmt.Errorf("open database %s: %w: check %s", cfg.DBPath, err, encryptionKeyEnv)
+	case err != nil:
 		return fmt.Errorf("open database %s: %w", cfg.DBPath, err)
 	}
 	defer store.Close()
