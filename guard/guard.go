@@ -136,7 +136,7 @@ func (g *Guard) CheckURL(ctx context.Context, u *url.URL) error {
 	}
 	var refused []string
 	for _, a := range addrs {
-		b := g.check(a)
+		b := g.check(a.Unmap()) // the resolver may hand back IPv4 answers as ::ffff:a.b.c.d
 		if b == nil {
 			return nil
 		}
