@@ -78,6 +78,9 @@ func validateIdempotencyKey(k string, most int) error {
 	if k == "" {
 		return errors.New("must not be empty")
 	}
+	if !utf8.ValidString(k) {
+		return errors.New("must be valid UTF-8") // a header may carry any bytes
+	}
 	if utf8.RuneCountInString(k) > most {
 		return fmt.Errorf("must be at most %d characters", most)
 	}
