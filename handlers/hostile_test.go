@@ -108,7 +108,7 @@ func TestHostileInvalidUTF8(t *testing.T) {
 		"in a data key":        "{\"eventType\":\"a.b\",\"data\":{\"\xc3\x28\":1}}",
 		"in the event type":    "{\"eventType\":\"a.\xe2\x82\",\"data\":{}}",
 		"in workflowId":        "{\"eventType\":\"a.b\",\"data\":{},\"workflowId\":\"w\xed\xa0\x80\"}", // an encoded surrogate
-		"in idempotencyKey":    "{\"eventType\":\"a.b\",\"data\":{},\"idempotencyKey\":\"\xc0\xaf\"}",   // an overlong '/'
+		"in idempotencyKey":    "{\"eventType\":\"a.b\",\"data\":{},\"idempotencyKey\":\"\xc0\xaf\"}",  // an overlong '/'
 		"a UTF-16 body":        "\xff\xfe{\x00}\x00",
 		"a NUL-padded body":    "{\"eventType\":\"a.b\",\"data\":{}}\x00",
 		"a Latin-1 data value": "{\"eventType\":\"a.b\",\"data\":{\"name\":\"Jos\xe9\"}}",
