@@ -206,6 +206,11 @@ func TestControlRefusesAtConnectionTime(t *testing.T) {
 		assert.Equal(t, "loopback", b.Reason)
 		assert.Contains(t, b.Addr, ":"+port, "the refused address is the resolved ip:port")
 	}
+	// Other spellings of 127.0.0.1 that some resolvers (inet_aton) accept: whether they
+	// resolve or not, what the dialer would connect to is refused.
+	for _, host := range []string{"127.1", "2130706433", "0x7f000001", "0177.0.0.1", "127.0.0.1.", "[::ffff:127.0.0.1]"} {
+		assert.Error(t, get(&guard.Guard{}, strings.Trim(host, "[]")), host)
+	}
 	mu.Lock()
 	assert.Zero(t, hits, "nothing reached the listener")
 	mu.Unlock()
