@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,4 +133,20 @@ func TestRunWiresTheGuard(t *testing.T) {
 	assert.Contains(t, msg, "only https:// URLs are allowed")
 	status, msg = create(httpsOnly, "https://127.0.0.1:9/hook")
 	assert.Equal(t, http.StatusCreated, status, msg)
+}
+
+// TestEverySettingIsDocumented keeps the README's configuration table in step with the
+// settings: each has a row with its variable, flag and default.
+func TestEverySettingIsDocumented(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, s := range settings() {
+		def := "`" + s.def + "`"
+		if s.def == "" {
+			def = "—"
+		}
+		row := "| `" + envName(s.name) + "` | `--" + s.name + "` | " + def
+		assert.Contains(t, string(readme), row, "README row of %s", s.name)
+	}
 }
