@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+
+	"hookrelay/guard"
 )
 
 // Error classes recorded when an attempt got no status code.
@@ -91,10 +93,6 @@ func errorClass(err error) string {
 // errPanic marks an attempt that panicked inside hookrelay.
 var errPanic = errors.New("internal error")
 
-// BlockedError is returned by the destination guard when it refuses an address.
-type BlockedError struct {
-	Addr   string
-	Reason string
-}
-
-func (e *BlockedError) Error() string { return "destination " + e.Addr + " blocked: " + e.Reason }
+// BlockedError is returned by the destination guard (package guard) when it refuses an
+// address, and by the delivery client when HTTPSOnly refuses an http:// URL.
+type BlockedError = guard.BlockedError

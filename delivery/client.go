@@ -17,6 +17,8 @@ type ClientOptions struct {
 	// Control, when set, vets every address after DNS resolution and before connecting
 	// (the destination guard). It sees the final IP, so DNS rebinding cannot slip past it.
 	Control func(network, address string, c syscall.RawConn) error
+	// HTTPSOnly refuses http:// URLs with a *BlockedError before anything is sent.
+	HTTPSOnly bool
 }
 
 // NewClient returns the delivery HTTP client: connections are reused per host, redirects are
@@ -33,18 +35,35 @@ func NewClient(o ClientOptions) *http.Client {
 	if o.Control != nil {
 		dialer.Control = o.Control
 	}
+	var rt http.RoundTripper = &http.Transport{
+		Proxy:                 nil,
+		DialContext:           dialer.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxIdleConnsPerHost:   o.MaxConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+	if o.HTTPSOnly {
+		rt = httpsOnly{rt}
+	}
 	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          o.MaxIdleConns,
-			MaxIdleConnsPerHost:   o.MaxConnsPerHost,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ExpectContinueTimeout: time.Second,
-			DisableCompression:    true,
-		},
+		Transport:     rt,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// httpsOnly refuses every request that is not https.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, &BlockedError{Addr: r.URL.Scheme + "://" + r.URL.Host, Reason: "only https:// destinations are allowed"}
+	}
+	return h.next.RoundTrip(r)
 }

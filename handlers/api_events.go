@@ -12,12 +12,6 @@ import (
 	"hookrelay/db"
 )
 
-// Limits of ingested fields, in characters.
-const (
-	maxWorkflowIDLen     = 256
-	maxIdempotencyKeyLen = 255
-)
-
 // eventRequest is the body of POST /api/v1/events and one item of a batch. Pointers tell an
 // absent field from an empty one.
 type eventRequest struct {
@@ -30,7 +24,7 @@ type eventRequest struct {
 
 // validate checks the request and turns it into what db.CreateEvents stores. Errors are
 // *apiError naming the field.
-func (e eventRequest) validate() (db.NewEvent, error) {
+func (e eventRequest) validate(lim limits) (db.NewEvent, error) {
 	var n db.NewEvent
 	if e.EventType == nil {
 		return n, invalidValue("eventType", "is required")
@@ -44,8 +38,8 @@ func (e eventRequest) validate() (db.NewEvent, error) {
 		switch {
 		case *e.WorkflowID == "":
 			return n, invalidValue("workflowId", "must not be empty; omit it or send null")
-		case utf8.RuneCountInString(*e.WorkflowID) > maxWorkflowIDLen:
-			return n, invalidValue("workflowId", fmt.Sprintf("must be at most %d characters", maxWorkflowIDLen))
+		case utf8.RuneCountInString(*e.WorkflowID) > lim.workflowIDLength:
+			return n, invalidValue("workflowId", fmt.Sprintf("must be at most %d characters", lim.workflowIDLength))
 		}
 		n.WorkflowID = *e.WorkflowID
 	}
@@ -72,7 +66,7 @@ func (e eventRequest) validate() (db.NewEvent, error) {
 	}
 
 	if e.IdempotencyKey != nil {
-		if err := validateIdempotencyKey(*e.IdempotencyKey); err != nil {
+		if err := validateIdempotencyKey(*e.IdempotencyKey, lim.idempotencyKeyLength); err != nil {
 			return n, invalidValue("idempotencyKey", err.Error())
 		}
 		n.IdempotencyKey = *e.IdempotencyKey
@@ -80,12 +74,15 @@ func (e eventRequest) validate() (db.NewEvent, error) {
 	return n, nil
 }
 
-func validateIdempotencyKey(k string) error {
+func validateIdempotencyKey(k string, most int) error {
 	if k == "" {
 		return errors.New("must not be empty")
 	}
-	if utf8.RuneCountInString(k) > maxIdempotencyKeyLen {
-		return fmt.Errorf("must be at most %d characters", maxIdempotencyKeyLen)
+	if !utf8.ValidString(k) {
+		return errors.New("must be valid UTF-8") // a header may carry any bytes
+	}
+	if utf8.RuneCountInString(k) > most {
+		return fmt.Errorf("must be at most %d characters", most)
 	}
 	return nil
 }
@@ -109,7 +106,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ev, err := req.validate()
+	ev, err := req.validate(s.limits())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -120,7 +117,7 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		key := vals[0]
-		if err := validateIdempotencyKey(key); err != nil {
+		if err := validateIdempotencyKey(key, s.limits().idempotencyKeyLength); err != nil {
 			s.fail(w, r, invalidValue("Idempotency-Key", err.Error()))
 			return
 		}
@@ -225,7 +222,7 @@ func (s *Server) batchItem(raw json.RawMessage) (db.NewEvent, error) {
 	if err := decodeStrict(raw, &req); err != nil {
 		return db.NewEvent{}, err
 	}
-	return req.validate()
+	return req.validate(s.limits())
 }
 
 // eventResponse is GET /api/v1/events/{id}.

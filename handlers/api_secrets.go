@@ -134,7 +134,7 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
 	// An empty body means "all defaults", so a bare POST needs no Content-Type.
 	if r.ContentLength != 0 {
-		body, err := readBody(w, r, maxAdminBodyBytes)
+		body, err := readBody(w, r, s.maxAdminBodyBytes())
 		if err != nil {
 			s.fail(w, r, err)
 			return

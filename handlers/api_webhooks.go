@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,13 +10,6 @@ import (
 
 	"hookrelay/db"
 	"hookrelay/webhook"
-)
-
-// Limits of webhook fields.
-const (
-	maxURLLen         = 2048
-	maxDescriptionLen = 1024
-	maxPatterns       = 64
 )
 
 // webhookResponse is a webhook as the API shows it. Secret is set only in the answer to a
@@ -55,24 +49,24 @@ type webhookCreateRequest struct {
 	Enabled     *bool    `json:"enabled"`
 }
 
-func (c webhookCreateRequest) validate() (db.NewWebhook, error) {
+func (c webhookCreateRequest) validate(lim limits) (db.NewWebhook, error) {
 	n := db.NewWebhook{Enabled: true}
 	if c.URL == nil {
 		return n, invalidValue("url", "is required")
 	}
-	if err := validateURL(*c.URL); err != nil {
+	if err := validateURL(*c.URL, lim.urlLength); err != nil {
 		return n, err
 	}
 	n.URL = *c.URL
 	if c.EventTypes == nil {
 		return n, invalidValue("eventTypes", "is required")
 	}
-	if err := validatePatterns(c.EventTypes); err != nil {
+	if err := validatePatterns(c.EventTypes, lim.eventTypes); err != nil {
 		return n, err
 	}
 	n.EventTypes = c.EventTypes
 	if c.Description != nil {
-		if err := validateDescription(*c.Description); err != nil {
+		if err := validateDescription(*c.Description, lim.descriptionLength); err != nil {
 			return n, err
 		}
 		n.Description = *c.Description
@@ -102,25 +96,25 @@ type webhookPatchRequest struct {
 	Secret      json.RawMessage `json:"secret"`
 }
 
-func (p webhookPatchRequest) validate() (db.WebhookUpdate, error) {
+func (p webhookPatchRequest) validate(lim limits) (db.WebhookUpdate, error) {
 	var u db.WebhookUpdate
 	if p.Secret != nil {
 		return u, invalidValue("secret", "cannot be changed here; rotate it with POST /api/v1/webhooks/{id}/secret/rotate")
 	}
 	if p.URL != nil {
-		if err := validateURL(*p.URL); err != nil {
+		if err := validateURL(*p.URL, lim.urlLength); err != nil {
 			return u, err
 		}
 		u.URL = p.URL
 	}
 	if p.EventTypes != nil {
-		if err := validatePatterns(*p.EventTypes); err != nil {
+		if err := validatePatterns(*p.EventTypes, lim.eventTypes); err != nil {
 			return u, err
 		}
 		u.EventTypes = *p.EventTypes
 	}
 	if p.Description != nil {
-		if err := validateDescription(*p.Description); err != nil {
+		if err := validateDescription(*p.Description, lim.descriptionLength); err != nil {
 			return u, err
 		}
 		u.Description = p.Description
@@ -129,13 +123,13 @@ func (p webhookPatchRequest) validate() (db.WebhookUpdate, error) {
 	return u, nil
 }
 
-// validateURL accepts absolute http and https URLs with a host.
-func validateURL(raw string) error {
+// validateURL accepts absolute http and https URLs with a host, at most most bytes long.
+func validateURL(raw string, most int) error {
 	if raw == "" {
 		return invalidValue("url", "is required")
 	}
-	if len(raw) > maxURLLen {
-		return invalidValue("url", fmt.Sprintf("must be at most %d characters", maxURLLen))
+	if len(raw) > most {
+		return invalidValue("url", fmt.Sprintf("must be at most %d characters", most))
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Opaque != "" {
@@ -150,12 +144,12 @@ func validateURL(raw string) error {
 	return nil
 }
 
-func validatePatterns(ps []string) error {
+func validatePatterns(ps []string, most int) error {
 	if len(ps) == 0 {
 		return invalidValue("eventTypes", "must list at least one event type pattern")
 	}
-	if len(ps) > maxPatterns {
-		return invalidValue("eventTypes", fmt.Sprintf("must list at most %d patterns", maxPatterns))
+	if len(ps) > most {
+		return invalidValue("eventTypes", fmt.Sprintf("must list at most %d patterns", most))
 	}
 	for i, p := range ps {
 		if err := db.ValidatePattern(p); err != nil {
@@ -165,15 +159,30 @@ func validatePatterns(ps []string) error {
 	return nil
 }
 
-func validateDescription(d string) error {
-	if utf8.RuneCountInString(d) > maxDescriptionLen {
-		return invalidValue("description", fmt.Sprintf("must be at most %d characters", maxDescriptionLen))
+func validateDescription(d string, most int) error {
+	if utf8.RuneCountInString(d) > most {
+		return invalidValue("description", fmt.Sprintf("must be at most %d characters", most))
+	}
+	return nil
+}
+
+// checkURL runs the destination guard, when one is set, on a URL validateURL accepted.
+func (s *Server) checkURL(ctx context.Context, raw string) error {
+	if s.CheckURL == nil {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalidValue("url", "must be an absolute http or https URL")
+	}
+	if err := s.CheckURL(ctx, u); err != nil {
+		return invalidValue("url", err.Error())
 	}
 	return nil
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
-	body, err := readBody(w, r, maxAdminBodyBytes)
+	body, err := readBody(w, r, s.maxAdminBodyBytes())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -183,7 +192,10 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	n, err := req.validate()
+	n, err := req.validate(s.limits())
+	if err == nil {
+		err = s.checkURL(r.Context(), n.URL)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -224,7 +236,7 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	body, err := readBody(w, r, maxAdminBodyBytes)
+	body, err := readBody(w, r, s.maxAdminBodyBytes())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -234,7 +246,10 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	u, err := req.validate()
+	u, err := req.validate(s.limits())
+	if err == nil && u.URL != nil {
+		err = s.checkURL(r.Context(), *u.URL)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

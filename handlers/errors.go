@@ -84,7 +84,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, &apiError{Status: http.StatusConflict, Code: codeConflict, Message: "the change conflicts with the current state"})
 	case errors.Is(err, db.ErrBadCursor):
 		writeError(w, invalidValue("cursor", "is not a cursor returned by this API"))
-	case errors.Is(err, db.ErrClosed), errors.Is(err, context.DeadlineExceeded):
+	case db.Unavailable(err), errors.Is(err, context.DeadlineExceeded):
 		s.logger().LogAttrs(r.Context(), slog.LevelWarn, "request failed: storage unavailable",
 			slog.String("request_id", requestID(r.Context())), slog.Any("err", err))
 		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: codeUnavailable, Message: "storage is unavailable, try again"})

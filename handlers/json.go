@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // writeJSON sends v with status. Encoding cannot fail for the response types of this
@@ -30,7 +31,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // readBody checks that the request carries JSON and returns at most limit bytes of its
-// body: 415 for another media type, 413 past the limit.
+// body: 415 for another media type, 413 past the limit, 400 when it is not UTF-8.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if err := requireJSON(r); err != nil {
 		return nil, err
@@ -42,6 +43,11 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 				Message: fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
 		}
 		return nil, invalidJSON("request body could not be read")
+	}
+	if !utf8.Valid(b) {
+		// JSON must be UTF-8 (RFC 8259). encoding/json would pass the bytes of a data object
+		// through unchanged, and receivers with strict parsers would refuse the delivery.
+		return nil, invalidJSON("request body is not valid UTF-8")
 	}
 	return b, nil
 }

@@ -3,8 +3,10 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/go-chi/chi/v5"
 
@@ -17,9 +19,6 @@ const (
 	defaultMaxBatchBytes  = 4 << 20
 	defaultMaxBatchEvents = 100
 )
-
-// maxAdminBodyBytes caps management request bodies, which are small webhook documents.
-const maxAdminBodyBytes = 64 << 10
 
 // Server holds what the handlers need. Fill the fields, then call Routes once.
 type Server struct {
@@ -36,6 +35,22 @@ type Server struct {
 	MaxBatchBytes int64
 	// MaxBatchEvents is the most events one batch may carry (100 when 0).
 	MaxBatchEvents int
+	// MaxAdminBodyBytes limits management request bodies, which are small webhook
+	// documents (64 KiB when 0).
+	MaxAdminBodyBytes int64
+	// MaxURLLength is the longest webhook URL in bytes (2048 when 0).
+	MaxURLLength int
+	// MaxEventTypes is the most event-type patterns one webhook may list (64 when 0).
+	MaxEventTypes int
+	// MaxDescriptionLength is the longest webhook description in characters (1024 when 0).
+	MaxDescriptionLength int
+	// MaxWorkflowIDLength is the longest workflowId of an event in characters (256 when 0).
+	MaxWorkflowIDLength int
+	// MaxIdempotencyKeyLength is the longest idempotency key in characters (255 when 0).
+	MaxIdempotencyKeyLength int
+	// CheckURL, when set, vets a webhook URL on create and edit (the destination guard). Its
+	// error is the reason shown with the 400; nil means no check.
+	CheckURL func(ctx context.Context, u *url.URL) error
 	// Version is reported by /healthz; may be empty.
 	Version string
 }

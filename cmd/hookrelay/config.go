@@ -40,6 +40,7 @@ type Config struct {
 	Sync                 string
 	LogLevel             slog.Level
 	LogFormat            string
+	Hardening
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -49,7 +50,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)", func(c *Config, v string) error {
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				return errors.New("want host:port, e.g. 127.0.0.1:8080")
@@ -110,13 +111,8 @@ func settings() []setting {
 		{"max-batch-bytes", "4194304", "largest accepted body of POST /api/v1/events/batch", func(c *Config, v string) error {
 			return positiveInt64(&c.MaxBatchBytes, v)
 		}},
-		{"allow-private-networks", "false", "deliver to loopback and private addresses (reserved for the destination guard)", func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return errors.New("want true or false")
-			}
-			c.AllowPrivateNetworks = b
-			return nil
+		{"allow-private-networks", "false", "turn the destination guard off: deliver to loopback, private and link-local addresses too (development only)", func(c *Config, v string) error {
+			return parseBool(&c.AllowPrivateNetworks, v)
 		}},
 		{"concurrency", "512", "delivery attempts in flight over all webhooks", func(c *Config, v string) error {
 			return positiveInt(&c.Concurrency, v)
@@ -141,7 +137,7 @@ func settings() []setting {
 			c.LogFormat = v
 			return nil
 		}},
-	}
+	}, hardeningSettings()...)
 }
 
 // envName is the environment variable behind a flag.

@@ -62,7 +62,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer store.Close()
 
+	g := newGuard(cfg)
+	if cfg.AllowPrivateNetworks {
+		logger.Warn("destination guard is off (HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true): deliveries may reach loopback, " +
+			"private and link-local addresses; use this for development only")
+	}
 	engine := delivery.NewEngine(store, delivery.Options{
+		Client: delivery.NewClient(delivery.ClientOptions{
+			MaxConnsPerHost: cfg.WebhookConcurrency,
+			MaxIdleConns:    cfg.Concurrency,
+			Control:         g.Control,
+			HTTPSOnly:       cfg.HTTPSOnly,
+		}),
 		Policy:             delivery.Policy{Schedule: cfg.RetrySchedule, Jitter: cfg.RetryJitter},
 		Timeout:            cfg.DeliveryTimeout,
 		ResponseBodyLimit:  cfg.ResponseBodyLimit,
@@ -79,6 +90,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxEventBytes: cfg.MaxEventBytes,
 		MaxBatchBytes: cfg.MaxBatchBytes,
 		Version:       version,
+
+		MaxBatchEvents:          cfg.MaxBatchEvents,
+		MaxAdminBodyBytes:       cfg.MaxAdminBodyBytes,
+		MaxURLLength:            cfg.MaxURLLength,
+		MaxEventTypes:           cfg.MaxEventTypes,
+		MaxDescriptionLength:    cfg.MaxDescriptionLength,
+		MaxWorkflowIDLength:     cfg.MaxWorkflowIDLength,
+		MaxIdempotencyKeyLength: cfg.MaxIdempotencyKeyLength,
+		CheckURL:                g.CheckURL,
 	}
 
 	// Bind before serving so that a taken port fails now, and ":0" reports the real port.
@@ -86,15 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	hs := &http.Server{
-		Handler:           srv.Routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	hs := newHTTPServer(cfg, srv.Routes(), logger)
 	logger.Info("listening on http://" + ln.Addr().String())
 
 	// A failing listener must stop the engine too, so everything hangs off one cancel.

@@ -1,0 +1,51 @@
+package db_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"hookrelay/db"
+	"hookrelay/db/dbtest"
+)
+
+func TestUnavailable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "x.db")
+	rw, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer rw.Close()
+	_, err = rw.ExecContext(ctx, "CREATE TABLE t (k TEXT PRIMARY KEY)")
+	require.NoError(t, err)
+	_, err = rw.ExecContext(ctx, "INSERT INTO t VALUES ('a')")
+	require.NoError(t, err)
+
+	ro, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	require.NoError(t, err)
+	defer ro.Close()
+	_, readOnly := ro.ExecContext(ctx, "INSERT INTO t VALUES ('b')")
+	require.Error(t, readOnly)
+	assert.True(t, db.Unavailable(fmt.Errorf("store: %w", readOnly)), "a read-only database: %v", readOnly)
+
+	_, dup := rw.ExecContext(ctx, "INSERT INTO t VALUES ('a')")
+	require.Error(t, dup)
+	assert.False(t, db.Unavailable(dup), "a constraint failure is not an outage")
+
+	_, syntax := rw.ExecContext(ctx, "INSERT INTO")
+	assert.False(t, db.Unavailable(syntax))
+	assert.False(t, db.Unavailable(errors.New("other")))
+	assert.False(t, db.Unavailable(nil))
+
+	store := dbtest.New(t)
+	require.NoError(t, store.Close())
+	_, closed := store.CreateEvents(ctx, []db.NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
+	assert.True(t, db.Unavailable(closed), "a closed database: %v", closed)
+}
