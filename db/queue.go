@@ -166,6 +166,7 @@ type AttemptResult struct {
 // its next state, all in one transaction. An attempt whose lease was lost (the rescuer
 // requeued the delivery meanwhile) is still recorded, since it happened, but does not change
 // the delivery's state: the newer claim owns that. Attempts of deleted deliveries are dropped.
+// A delivery whose schedule is used up gets its failure alert queued in the same transaction.
 func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error {
 	err := s.write(ctx, func(t *tx) error {
 		now := millis(s.now())
@@ -206,6 +207,11 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error 
 			}
 			if err != nil {
 				return fmt.Errorf("update delivery %s: %w", c.DeliveryID, err)
+			}
+			if lease.Valid && lease.Int64 == c.lease {
+				if err := t.noteForAlerts(r, attempts+1, lastErr, now); err != nil { // see alert.go
+					return err
+				}
 			}
 		}
 		return nil
