@@ -107,23 +107,37 @@ type AlertFailure struct {
 	FailedAt       time.Time
 }
 
+// OnAlertQueued registers fn to be called after a commit that put failures in the alert
+// outbox, so the sender need not poll. fn must not block.
+func (s *DB) OnAlertQueued(fn func()) {
+	s.onAlert.Store(&fn)
+}
+
+func (s *DB) notifyAlertQueued() {
+	if fn := s.onAlert.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
 // noteForAlerts is called by RecordAttempts for every attempt that moved its delivery: a
-// delivery that failed for good on schedule goes to the alert outbox; a success marks the
-// webhook as recovered, so that its next failure is a new incident.
-func (t *tx) noteForAlerts(r AttemptResult, attempts int, lastErr string, now int64) error {
+// delivery that failed for good on schedule goes to the alert outbox (queued is then
+// true); a success marks the webhook as recovered, so that its next failure is a new
+// incident.
+func (t *tx) noteForAlerts(r AttemptResult, attempts int, lastErr string, now int64) (queued bool, err error) {
 	switch {
 	case r.Next == StateSucceeded:
 		if _, err := t.exec(`UPDATE alert_streaks SET recovered_at = ?
 			WHERE webhook_id = (SELECT webhook_id FROM deliveries WHERE id = ?) AND recovered_at IS NULL`,
 			now, r.Claim.row); err != nil {
-			return fmt.Errorf("note recovery of %s: %w", r.Claim.WebhookID, err)
+			return false, fmt.Errorf("note recovery of %s: %w", r.Claim.WebhookID, err)
 		}
 	case r.Next == StateFailed && !r.Claim.Manual:
 		if err := t.queueAlert(r, attempts, lastErr, now); err != nil {
-			return fmt.Errorf("queue alert for %s: %w", r.Claim.DeliveryID, err)
+			return false, fmt.Errorf("queue alert for %s: %w", r.Claim.DeliveryID, err)
 		}
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 func (t *tx) queueAlert(r AttemptResult, attempts int, lastErr string, now int64) error {
