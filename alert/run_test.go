@@ -94,7 +94,7 @@ func TestRunSendsAtOnceAndTheDigestWhenTheWindowCloses(t *testing.T) {
 			time.Sleep(5 * time.Minute)
 			dbtest.Fail(t, store, wh.ID, 503)
 		}
-		time.Sleep(first.Add(time.Hour).Add(-time.Millisecond).Sub(time.Now()))
+		time.Sleep(time.Until(first.Add(time.Hour).Add(-time.Millisecond)))
 		synctest.Wait()
 		require.Len(t, m.all(), 1, "nothing more before the window closes")
 		time.Sleep(time.Second)

@@ -233,12 +233,22 @@ func (s *Sender) EmailStatus(ctx context.Context) (on bool, reason string) {
 	return off == "", off
 }
 
+// EmailOffError says why no email can be sent. It matches errors.ErrUnsupported, so that
+// callers need not import this package to tell it from an SMTP failure.
+type EmailOffError struct{ Reason string }
+
+func (e *EmailOffError) Error() string { return "email is off: " + e.Reason }
+
+// Is reports whether target is errors.ErrUnsupported.
+func (e *EmailOffError) Is(target error) bool { return target == errors.ErrUnsupported }
+
 // SendTestEmail sends a test email through the alert mailer to to, or to the alert
 // recipients when to is empty, and returns who it went to. When email is off it returns
-// an error that wraps errors.ErrUnsupported.
+// an *EmailOffError.
 func (s *Sender) SendTestEmail(ctx context.Context, to string) ([]string, error) {
 	if s.o.Mailer == nil {
-		return nil, fmt.Errorf("%w: no SMTP server is configured (HOOKRELAY_SMTP_ADDR)", errors.ErrUnsupported)
+		_, off := s.recipients(ctx)
+		return nil, &EmailOffError{Reason: off}
 	}
 	var rcpt []string
 	if to != "" {
@@ -250,7 +260,7 @@ func (s *Sender) SendTestEmail(ctx context.Context, to string) ([]string, error)
 	} else {
 		var off string
 		if rcpt, off = s.recipients(ctx); off != "" {
-			return nil, fmt.Errorf("%w: %s; give an address to send to", errors.ErrUnsupported, off)
+			return nil, &EmailOffError{Reason: off + "; give an address to send to"}
 		}
 	}
 	if err := s.o.Mailer.Send(ctx, TestMessage(s.o.BaseURL, rcpt)); err != nil {

@@ -33,6 +33,8 @@ type Config struct {
 	Sync                 string
 	LogLevel             slog.Level
 	LogFormat            string
+	BaseURL              string // where admins reach this server, for links in emails; "" = http:// + the bound address
+	Alert                AlertConfig
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -42,7 +44,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return []setting{
+	all := []setting{
 		{"addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)", func(c *Config, v string) error {
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				return errors.New("want host:port, e.g. 127.0.0.1:8080")
@@ -121,7 +123,11 @@ func settings() []setting {
 			c.LogFormat = v
 			return nil
 		}},
+		{"base-url", "", "URL where admins reach this server, for links in alert emails (default http:// + the listen address)", func(c *Config, v string) error {
+			return parseBaseURL(&c.BaseURL, v)
+		}},
 	}
+	return append(all, alertSettings()...)
 }
 
 // envName is the environment variable behind a flag.
@@ -159,6 +165,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if cfg.IngestToken != "" && cfg.IngestToken == cfg.AdminToken {
 		errs = append(errs, errors.New("invalid HOOKRELAY_ADMIN_TOKEN (--admin-token): must differ from the ingest token"))
 	}
+	errs = append(errs, cfg.Alert.finish(getenv)...)
 	return cfg, errors.Join(errs...)
 }
 
