@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"hookrelay/alert"
 	"hookrelay/db"
 	"hookrelay/db/dbtest"
+	"hookrelay/delivery"
 )
 
 // recorder is a Mailer at the process edge for the timing tests, which run in a synctest
@@ -219,4 +221,66 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestEngineAndSenderTogether runs the real engine and the sender in one bubble: 20 events
+// to a dead receiver, each exhausting a two-attempt schedule over 15 minutes, and one to
+// another dead receiver.
+func TestEngineAndSenderTogether(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := dbtest.New(t)
+		a := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
+		b := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
+		client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: http.StatusServiceUnavailable, Body: http.NoBody}, nil
+		})}
+		engine := delivery.NewEngine(store, delivery.Options{Client: client,
+			Policy:         delivery.Policy{Schedule: []time.Duration{time.Minute}},
+			RescueInterval: time.Hour, ResyncInterval: time.Hour})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			assert.NoError(t, engine.Run(ctx))
+		}()
+		defer func() { cancel(); <-done }()
+		m := &recorder{}
+		run(t, alert.NewSender(store, alert.Options{Mailer: m, BaseURL: base, Window: time.Hour,
+			Recipients: func(context.Context) ([]string, error) { return recipients, nil }}))
+
+		start := time.Now()
+		for i := range 20 {
+			dbtest.Event(t, store, "a.created", i)
+			if i == 10 {
+				dbtest.Event(t, store, "b.created", i)
+			}
+			time.Sleep(45 * time.Second)
+		}
+		time.Sleep(time.Until(start.Add(time.Hour + time.Minute - time.Millisecond)))
+		synctest.Wait()
+		got := m.all()
+		require.Len(t, got, 2, "a at its first failure, b at its own")
+		assert.Equal(t, start.Add(time.Minute), got[0].At, "a's first delivery failed after its retry, and was emailed then")
+		assert.Contains(t, got[0].Subject, "https://a.test/hook")
+		assert.Contains(t, got[1].Subject, "https://b.test/hook")
+		for _, d := range dbtest.Deliveries(t, store, a.ID) {
+			assert.Equal(t, db.StateFailed, d.State)
+		}
+		assert.Equal(t, db.StateFailed, dbtest.Deliveries(t, store, b.ID)[0].State)
+
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		got = m.all()
+		require.Len(t, got, 3, "the digest goes out when a's window closes")
+		assert.Equal(t, start.Add(time.Hour+time.Minute), got[2].At)
+		assert.Contains(t, got[2].Subject, "19 more deliveries failed")
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		assert.Len(t, m.all(), 3)
+	})
 }

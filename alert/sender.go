@@ -118,16 +118,16 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		wait := s.o.PollInterval
 		if !next.IsZero() {
-			wait = min(wait, max(time.Until(next), 0))
+			wait = min(wait, max(next.Sub(s.store.Now()), 0))
 		}
 		timer.Reset(wait)
 	}
 }
 
 // Tick does one round: folds the outbox into alerts, sends the alerts that are due (when
-// email is on), and returns when the next unsent alert is due (zero when none is, or when
-// email is off). Run calls it in a loop; tests call it directly, with the database's clock
-// (db.DB.Now) as the only clock.
+// email is on; a refused send ends the round), and returns when to come back (zero when no
+// alert is waiting, or when email is off). Its only clock is the database's (db.DB.Now):
+// Run calls it in a loop; tests call it directly with an injected clock.
 func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 	outbox, next, err := s.store.AlertWork(ctx)
 	if err != nil {
@@ -171,20 +171,26 @@ func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		if err := s.send(ctx, a, to); err != nil {
+		sent, err := s.send(ctx, a, to)
+		if err != nil {
 			return time.Time{}, err
+		}
+		if !sent {
+			// The server is down or refusing: leave the rest of the round for later rather
+			// than wait out a timeout per alert now. Each alert keeps its own backoff.
+			return s.store.Now().Add(s.o.RetryMin), nil
 		}
 	}
 	if len(due) == dueBatch {
-		return time.Now(), nil // more are due
+		return s.store.Now(), nil // more are due
 	}
 	_, next, err = s.store.AlertWork(ctx)
 	return next, err
 }
 
 // send tries to email one alert and records the outcome. Only a failure to record it is
-// returned: a failed send is data, retried later.
-func (s *Sender) send(ctx context.Context, a db.Alert, to []string) error {
+// returned as an error: a failed send is data, retried later.
+func (s *Sender) send(ctx context.Context, a db.Alert, to []string) (sent bool, err error) {
 	m := Compose(a, s.o.BaseURL)
 	m.To = to
 	ctx = context.WithoutCancel(ctx) // a send that started is finished and recorded
@@ -197,7 +203,7 @@ func (s *Sender) send(ctx context.Context, a db.Alert, to []string) error {
 	} else {
 		log.Info("alert sent", "recipients", len(to), "deliveries", a.DeliveryCount)
 	}
-	return s.store.RecordAlertSend(ctx, rec)
+	return rec.Err == "", s.store.RecordAlertSend(ctx, rec)
 }
 
 // backoff is the wait after the n-th failed try: RetryMin doubled n-1 times, at most RetryMax.

@@ -479,3 +479,34 @@ func TestComposeListsTheFirstAndCountsTheRest(t *testing.T) {
 	assert.Contains(t, m.HTML, "&lt;b&gt;", "HTML is escaped")
 	assert.NotContains(t, m.HTML, "<b>")
 }
+
+func TestRefusedSendEndsTheRound(t *testing.T) {
+	t.Parallel()
+	smtpSrv := alerttest.Start(t)
+	store := dbtest.New(t)
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock := dbtest.NewClock(start)
+	store.Now = clock.Now
+	for _, p := range []string{"a", "b"} {
+		wh := dbtest.Webhook(t, store, "https://"+p+".test/hook", p+".*")
+		dbtest.Event(t, store, p+".x", 1)
+		dbtest.Fail(t, store, wh.ID, 503)
+	}
+	sender := newSender(t, store, smtpMailer(smtpSrv))
+	smtpSrv.Refuse()
+	next, err := sender.Tick(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, start.Add(30*time.Second), next)
+	tries := map[int]int{}
+	for _, a := range alerts(t, store) {
+		tries[a.Attempts]++
+	}
+	assert.Equal(t, map[int]int{0: 1, 1: 1}, tries, "one refusal and the other alert waits: no timeout per alert")
+
+	smtpSrv.Accept()
+	tick(t, sender)
+	assert.Len(t, smtpSrv.Emails(), 1, "the untried alert goes at the next round; the refused one keeps its backoff")
+	clock.Add(30 * time.Second)
+	tick(t, sender)
+	assert.Len(t, smtpSrv.Emails(), 2)
+}

@@ -51,6 +51,8 @@ CREATE TABLE alert_failures (
 );
 CREATE INDEX alert_failures_outbox ON alert_failures (id) WHERE alert_id IS NULL;
 CREATE INDEX alert_failures_alert ON alert_failures (alert_id, id);
+-- For ON DELETE SET NULL when a webhook is deleted.
+CREATE INDEX alert_failures_webhook ON alert_failures (webhook_id);
 
 -- One row per webhook that has failed. RecordAttempts keeps last_failure_at and
 -- recovered_at (the first success after that failure); the alert sender keeps the rest: the
