@@ -60,6 +60,7 @@ type DB struct {
 	box      *secretBox // nil: secrets are stored as they are
 	patterns sync.Map   // raw event_types JSON -> []string
 	onDue    atomic.Pointer[func([]string)]
+	onAlert  atomic.Pointer[func()] // see OnAlertQueued
 }
 
 // Open opens (creating if needed) the database at path, applies pending migrations and

@@ -83,7 +83,8 @@ func TestMigrationsApplyOnceAndReopenIsANoOp(t *testing.T) {
 		got = append(got, m.Version)
 	}
 	assert.Equal(t, want, got, "every embedded migration is recorded once")
-	assert.Subset(t, tables(t, path), []string{"attempts", "deliveries", "events", "schema_migrations", "settings", "webhooks"})
+	assert.Subset(t, tables(t, path), []string{"attempts", "deliveries", "events", "schema_migrations", "settings", "webhooks",
+		"alerts", "alert_failures", "alert_streaks"})
 
 	// Reopening applies nothing again and keeps the data.
 	store = dbtest.Open(t, path)

@@ -187,8 +187,11 @@ type AttemptResult struct {
 // its next state, all in one transaction. An attempt whose lease was lost (the rescuer
 // requeued the delivery meanwhile) is still recorded, since it happened, but does not change
 // the delivery's state: the newer claim owns that. Attempts of deleted deliveries are dropped.
+// A delivery whose schedule is used up gets its failure alert queued in the same transaction.
 func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error {
+	alerted := false
 	err := s.write(ctx, func(t *tx) error {
+		alerted = false
 		now := millis(s.now())
 		for _, r := range results {
 			c := r.Claim
@@ -228,11 +231,21 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error 
 			if err != nil {
 				return fmt.Errorf("update delivery %s: %w", c.DeliveryID, err)
 			}
+			if lease.Valid && lease.Int64 == c.lease {
+				queued, err := t.noteForAlerts(r, attempts+1, lastErr, now) // see alert.go
+				if err != nil {
+					return err
+				}
+				alerted = alerted || queued
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("record attempts: %w", err)
+	}
+	if alerted {
+		s.notifyAlertQueued()
 	}
 	return nil
 }

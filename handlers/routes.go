@@ -53,6 +53,9 @@ type Server struct {
 	CheckURL func(ctx context.Context, u *url.URL) error
 	// Version is reported by /healthz; may be empty.
 	Version string
+	// AlertEmail sends test emails and reports whether alert email is on; cmd wires the
+	// alert sender. Nil answers 503 on the test-email route.
+	AlertEmail AlertEmail
 }
 
 // Routes returns the handler for every route the server answers. The API lives under
@@ -88,6 +91,9 @@ func (s *Server) Routes() http.Handler {
 			r.Get("/deliveries", s.listDeliveries)
 			r.Get("/deliveries/{id}", s.getDelivery)
 			r.Post("/deliveries/{id}/retry", s.retryDelivery)
+
+			r.Get("/alerts", s.listAlerts)
+			r.Post("/alerts/test-email", s.sendTestEmail)
 		})
 	})
 	return r

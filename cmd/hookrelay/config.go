@@ -41,6 +41,8 @@ type Config struct {
 	LogLevel             slog.Level
 	LogFormat            string
 	Hardening
+	BaseURL              string // where admins reach this server, for links in emails; "" = http:// + the bound address
+	Alert                AlertConfig
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -50,7 +52,7 @@ type setting struct {
 }
 
 func settings() []setting {
-	return append([]setting{
+	all := []setting{
 		{"addr", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)", func(c *Config, v string) error {
 			if _, _, err := net.SplitHostPort(v); err != nil {
 				return errors.New("want host:port, e.g. 127.0.0.1:8080")
@@ -137,7 +139,12 @@ func settings() []setting {
 			c.LogFormat = v
 			return nil
 		}},
-	}, hardeningSettings()...)
+		{"base-url", "", "URL where admins reach this server, for links in alert emails (default http:// + the listen address)", func(c *Config, v string) error {
+			return parseBaseURL(&c.BaseURL, v)
+		}},
+	}
+	all = append(all, hardeningSettings()...)
+	return append(all, alertSettings()...)
 }
 
 // envName is the environment variable behind a flag.
@@ -176,6 +183,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if cfg.IngestToken != "" && cfg.IngestToken == cfg.AdminToken {
 		errs = append(errs, errors.New("invalid HOOKRELAY_ADMIN_TOKEN (--admin-token): must differ from the ingest token"))
 	}
+	errs = append(errs, cfg.Alert.finish(getenv)...)
 	return cfg, errors.Join(errs...)
 }
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"hookrelay/alert"
 	"hookrelay/db"
 	"hookrelay/delivery"
 	"hookrelay/handlers"
@@ -106,6 +107,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	if cfg.BaseURL == "" { // the bound address, so that links work with port 0 too
+		cfg.BaseURL = "http://" + ln.Addr().String()
+	}
+	alerts := alert.NewSender(store, alert.Options{
+		Mailer:     cfg.Alert.mailer(),
+		Recipients: alertRecipients(cfg.Alert.Emails),
+		Window:     cfg.Alert.Window,
+		BaseURL:    cfg.BaseURL,
+		Logger:     logger.With("component", "alert"),
+	})
+	srv.AlertEmail = alerts
 	hs := newHTTPServer(cfg, srv.Routes(), logger)
 	logger.Info("listening on http://" + ln.Addr().String())
 
@@ -116,6 +128,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	wg.Go(func() {
 		if err := engine.Run(ctx); err != nil {
 			logger.Error("delivery engine stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := alerts.Run(ctx); err != nil {
+			logger.Error("alert sender stopped", "err", err)
 		}
 	})
 	serveErr := make(chan error, 1)
@@ -138,6 +155,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	wg.Wait() // the engine returns once its in-flight attempts are recorded
 	logger.Info("stopped")
 	return err
+}
+
+// alertRecipients returns who gets failure alerts: HOOKRELAY_ALERT_EMAILS when set.
+func alertRecipients(static []string) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		if len(static) > 0 {
+			return static, nil
+		}
+		// TODO(#3): otherwise every admin user's email, read from the users table at each
+		// call (the lead wires it when the admin users land).
+		return nil, nil
+	}
 }
 
 func newLogger(w io.Writer, cfg Config) *slog.Logger {
