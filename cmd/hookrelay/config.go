@@ -41,8 +41,8 @@ type Config struct {
 	LogLevel             slog.Level
 	LogFormat            string
 	Hardening
-	BaseURL              string // where admins reach this server, for links in emails; "" = http:// + the bound address
-	Alert                AlertConfig
+	BaseURL string // where admins reach this server, for links in emails; "" = http:// + the bound address
+	Alert   AlertConfig
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
