@@ -1,5 +1,5 @@
-// Package handlers serves hookrelay's HTTP interface: health probes and the JSON API under
-// /api/v1 (ingest and management). The admin UI will join it under / later.
+// Package handlers serves hookrelay's HTTP interface: health probes, the JSON API under
+// /api/v1 (ingest and management) and the admin web UI under / (ui*.go).
 package handlers
 
 import (
@@ -38,6 +38,10 @@ type Server struct {
 	MaxBatchEvents int
 	// Version is reported by /healthz; may be empty.
 	Version string
+	// UI configures the admin web UI served under "/".
+	UI UIConfig
+
+	ui *ui // built by Routes
 }
 
 // Routes returns the handler for every route the server answers. The API lives under
@@ -73,6 +77,7 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/deliveries/{id}/retry", s.retryDelivery)
 		})
 	})
+	s.uiRoutes(r)
 	return r
 }
 

@@ -33,6 +33,16 @@ type Config struct {
 	Sync                 string
 	LogLevel             slog.Level
 	LogFormat            string
+
+	// Admin UI (see ui.go).
+	AdminEmail            string
+	AdminPassword         string
+	SessionTTL            time.Duration
+	SessionKey            string
+	BaseURL               string // empty: http://<the address listened on>
+	SignInLimitPerIP      int
+	SignInLimitPerAccount int
+	SignInLimitWindow     time.Duration
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -124,6 +134,9 @@ func settings() []setting {
 	}
 }
 
+// allSettings is every setting: the server's and the admin UI's.
+func allSettings() []setting { return append(settings(), uiSettings()...) }
+
 // envName is the environment variable behind a flag.
 func envName(flagName string) string {
 	return "HOOKRELAY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
@@ -134,7 +147,7 @@ func envName(flagName string) string {
 func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("hookrelay", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
-	all := settings()
+	all := allSettings()
 	values := make([]*string, len(all))
 	for i, s := range all {
 		def := s.def
@@ -159,6 +172,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	if cfg.IngestToken != "" && cfg.IngestToken == cfg.AdminToken {
 		errs = append(errs, errors.New("invalid HOOKRELAY_ADMIN_TOKEN (--admin-token): must differ from the ingest token"))
 	}
+	errs = append(errs, checkUIConfig(cfg)...)
 	return cfg, errors.Join(errs...)
 }
 

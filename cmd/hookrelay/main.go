@@ -28,7 +28,12 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "admin" {
+		err = runAdmin(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -56,6 +61,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open database %s: %w", cfg.DBPath, err)
 	}
 	defer store.Close()
+	if err := createFirstAdmin(ctx, cfg, store, logger); err != nil {
+		return fmt.Errorf("create the first admin: %w", err)
+	}
 
 	engine := delivery.NewEngine(store, delivery.Options{
 		Policy:             delivery.Policy{Schedule: cfg.RetrySchedule, Jitter: cfg.RetryJitter},
@@ -81,6 +89,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	defer ln.Close()
+	baseURL := cfg.BaseURL
+	if baseURL == "" {
+		baseURL = "http://" + ln.Addr().String()
+	}
+	if srv.UI, err = uiConfig(ctx, cfg, store, baseURL); err != nil {
+		return err
+	}
 	hs := &http.Server{
 		Handler:           srv.Routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -91,6 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	logger.Info("listening on http://" + ln.Addr().String())
+	logger.Info("admin UI at " + baseURL + "/")
 
 	// A failing listener must stop the engine too, so everything hangs off one cancel.
 	ctx, cancelRun := context.WithCancel(ctx)
