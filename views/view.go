@@ -198,3 +198,11 @@ type (
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// invalid is the aria-invalid value of a form field.
+func invalid(errs map[string]string, field string) string {
+	if errs[field] != "" {
+		return "true"
+	}
+	return "false"
+}
