@@ -342,14 +342,14 @@ func TestEventsSearchAndEventPage(t *testing.T) {
 	assert.Empty(t, ids("/events?type=nothing"))
 	assert.Equal(t, http.StatusUnprocessableEntity, b.get("/events?type=%27%3B+DROP+TABLE+events").Code)
 
-	page := doc(t, b.get("/events/" + res[1].EventID))
+	page := doc(t, b.get("/events/"+res[1].EventID))
 	assert.Equal(t, "workflow.completed", text(testid(page, "event-type")))
 	assert.Contains(t, testid(page, "payload").Text(), "\"ok\": true")
 	rows := testid(page, "delivery-row")
 	require.Equal(t, 1, rows.Length())
 	assert.Equal(t, e.deliveriesOf(wh.ID)[0].ID, rows.AttrOr("data-delivery-id", ""))
 
-	none := doc(t, b.get("/events/" + res[2].EventID))
+	none := doc(t, b.get("/events/"+res[2].EventID))
 	assert.Contains(t, text(testid(none, "empty-deliveries")), "No webhook matched")
 	assert.Equal(t, http.StatusNotFound, b.get("/events/evt_missing").Code)
 }

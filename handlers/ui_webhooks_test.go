@@ -97,14 +97,14 @@ func TestEnableDisableWebhook(t *testing.T) {
 	b := e.signedIn()
 	wh := dbtest.Webhook(t, e.store, "https://receiver.test/hook")
 
-	d := doc(t, b.get("/webhooks/" + wh.ID))
+	d := doc(t, b.get("/webhooks/"+wh.ID))
 	assert.Equal(t, "Disable", text(testid(d, "toggle-enabled")))
 	assert.Contains(t, text(testid(d, "enabled")), "Enabled")
 
 	require.Equal(t, http.StatusSeeOther, b.post("/webhooks/"+wh.ID+"/enabled", url.Values{"enabled": {"false"}}).Code)
 	got, _ := e.store.FindWebhook(t.Context(), wh.ID)
 	assert.False(t, got.Enabled)
-	d = doc(t, b.get("/webhooks/" + wh.ID))
+	d = doc(t, b.get("/webhooks/"+wh.ID))
 	assert.Equal(t, "Enable", text(testid(d, "toggle-enabled")))
 	assert.Contains(t, text(testid(d, "enabled")), "Disabled")
 	assert.Contains(t, text(testid(d, "flash")), "Webhook disabled")
@@ -252,7 +252,7 @@ func TestRetryAllFailedAsksAndReportsTheCount(t *testing.T) {
 		attempt(t, e.store, wh.ID, db.AttemptResult{StatusCode: 500, AttemptedAt: e.clock.Now(), Next: next})
 	}
 
-	page := doc(t, b.get("/webhooks/" + wh.ID))
+	page := doc(t, b.get("/webhooks/"+wh.ID))
 	assert.Equal(t, "Retry all failed (2)", text(testid(page, "retry-all")))
 	confirm := doc(t, b.get("/webhooks/"+wh.ID+"/retry-failed"))
 	assert.Contains(t, text(testid(confirm, "confirm")), "2 failed deliveries of https://receiver.test/hook will each get one immediate attempt")
@@ -260,7 +260,7 @@ func TestRetryAllFailedAsksAndReportsTheCount(t *testing.T) {
 	rec := b.post("/webhooks/"+wh.ID+"/retry-failed", nil)
 	require.Equal(t, http.StatusSeeOther, rec.Code)
 	assert.Equal(t, "/webhooks/"+wh.ID, rec.Header().Get("Location"))
-	page = doc(t, b.get("/webhooks/" + wh.ID))
+	page = doc(t, b.get("/webhooks/"+wh.ID))
 	assert.Equal(t, "Retried 2 failed deliveries.", text(testid(page, "flash")))
 	assert.Equal(t, 0, testid(page, "retry-all").Length(), "nothing failed is left")
 	states := map[db.State]int{}
