@@ -14,11 +14,13 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
 	"github.com/go-chi/chi/v5"
 	"github.com/gorilla/sessions"
+	"golang.org/x/crypto/bcrypt"
 
 	"hookrelay/db"
 	"hookrelay/static"
@@ -43,6 +45,10 @@ type UIConfig struct {
 	SignInLimitPerIP      int
 	SignInLimitPerAccount int
 	SignInLimitWindow     time.Duration
+	// PasswordCost is the bcrypt cost new password hashes are made with (default 10). A
+	// failed sign-in for an unknown email is checked against a hash of this cost, so that
+	// it takes as long as a wrong password.
+	PasswordCost int
 	// UserAgent is the User-Agent deliveries are sent with, shown with the signed headers.
 	UserAgent string
 	// Now is the UI's clock (session expiry, relative times); time.Now when nil.
@@ -70,6 +76,7 @@ type ui struct {
 	byAccount *failureLimit
 	window    time.Duration
 	assets    map[string]string // file name -> ETag
+	dummy     func() []byte     // a hash of a random password, see signIn
 }
 
 func (s *Server) now() time.Time {
@@ -164,6 +171,18 @@ func (s *Server) newUI() *ui {
 	if perAccount <= 0 {
 		perAccount = 5
 	}
+	cost := s.UI.PasswordCost
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	// Made on first use: a hash is slow on purpose, and most servers never need this one.
+	u.dummy = sync.OnceValue(func() []byte {
+		h, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
+		if err != nil {
+			panic("hash the dummy password: " + err.Error()) // only for a cost out of range
+		}
+		return h
+	})
 	u.byIP = newFailureLimit(perIP, u.window)
 	u.byAccount = newFailureLimit(perAccount, u.window)
 

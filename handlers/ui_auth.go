@@ -29,10 +29,6 @@ const (
 // page does not tell which emails have accounts.
 const signInFailed = "Wrong email or password."
 
-// dummyHash is compared against when no admin has the email typed, so that a wrong email
-// costs as much time as a wrong password. Its password is random and was thrown away.
-const dummyHash = "$2a$10$wIt9qtSRmcH2IkswBUcDt.ECA/.QScjsVxfrxarO1poyC4sbeRwdC"
-
 // ValidateEmail checks an admin's email address.
 func ValidateEmail(email string) error {
 	a, err := mail.ParseAddress(email)
@@ -97,16 +93,19 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// An unknown email is checked against a hash of a random password, so that it takes as
+	// long as a wrong password and the timing does not tell which emails have accounts.
 	user, err := s.DB.FindUserByEmail(r.Context(), email)
-	hash := user.PasswordHash
+	known := err == nil
+	hash := []byte(user.PasswordHash)
 	switch {
 	case errors.Is(err, db.ErrNotFound):
-		hash = dummyHash
+		hash = s.ui.dummy()
 	case err != nil:
 		s.uiFail(w, r, err)
 		return
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || hash == dummyHash {
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !known {
 		s.ui.byIP.fail(w, r, ipKey)
 		s.ui.byAccount.fail(w, r, accountKey)
 		s.logger().Info("sign-in failed", "remote_ip", ipKey, "request_id", requestID(r.Context()))

@@ -35,6 +35,7 @@ func newUIEnv(t *testing.T, opts ...func(*handlers.Server)) *uiEnv {
 		s.DB.Now = clock.Now
 		s.UI.Now = clock.Now
 		s.UI.UserAgent = "hookrelay/test"
+		s.UI.PasswordCost = bcrypt.MinCost // bcrypt is slow under -race
 	}}, opts...)...)
 	hash, err := handlers.HashPassword(adminPassword, bcrypt.MinCost)
 	require.NoError(t, err)

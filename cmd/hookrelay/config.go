@@ -37,6 +37,7 @@ type Config struct {
 	// Admin UI (see ui.go).
 	AdminEmail            string
 	AdminPassword         string
+	PasswordCost          int
 	SessionTTL            time.Duration
 	SessionKey            string
 	BaseURL               string // empty: http://<the address listened on>

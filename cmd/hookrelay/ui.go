@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
+	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
 	"hookrelay/db"
@@ -39,6 +41,9 @@ func uiSettings() []setting {
 			}
 			c.AdminPassword = v
 			return nil
+		}},
+		{"password-cost", "10", "bcrypt cost of admin password hashes (4 to 31); each step doubles the work of checking one", func(c *Config, v string) error {
+			return passwordCost(&c.PasswordCost, v)
 		}},
 		{"session-ttl", "12h", "how long an admin session lasts without activity", func(c *Config, v string) error {
 			return positiveDuration(&c.SessionTTL, v)
@@ -96,6 +101,7 @@ func uiConfig(ctx context.Context, cfg Config, store *db.DB, baseURL string) (ha
 	ui := handlers.UIConfig{
 		SessionKey:            key,
 		SessionTTL:            cfg.SessionTTL,
+		PasswordCost:          cfg.PasswordCost,
 		SecureCookies:         strings.HasPrefix(baseURL, "https://"),
 		SignInLimitPerIP:      cfg.SignInLimitPerIP,
 		SignInLimitPerAccount: cfg.SignInLimitPerAccount,
@@ -110,17 +116,15 @@ func uiConfig(ctx context.Context, cfg Config, store *db.DB, baseURL string) (ha
 
 // createFirstAdmin creates the admin from HOOKRELAY_ADMIN_EMAIL/PASSWORD when none exists.
 func createFirstAdmin(ctx context.Context, cfg Config, store *db.DB, logger *slog.Logger) error {
+	n, err := store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
 	if cfg.AdminEmail == "" {
-		n, err := store.CountUsers(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			logger.Warn("no admin exists yet: set HOOKRELAY_ADMIN_EMAIL and HOOKRELAY_ADMIN_PASSWORD, or run 'hookrelay admin create --email E'")
-		}
+		logger.Warn("no admin exists yet: set HOOKRELAY_ADMIN_EMAIL and HOOKRELAY_ADMIN_PASSWORD, or run 'hookrelay admin create --email E'")
 		return nil
 	}
-	hash, err := handlers.HashPassword(cfg.AdminPassword, 0)
+	hash, err := handlers.HashPassword(cfg.AdminPassword, cfg.PasswordCost) // slow on purpose: only when needed
 	if err != nil {
 		return err
 	}
@@ -149,8 +153,17 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		dbDefault = v
 	}
 	dbPath := fs.String("db", dbDefault, "path of the SQLite database file (HOOKRELAY_DB)")
+	costDefault := "10"
+	if v := getenv("HOOKRELAY_PASSWORD_COST"); v != "" {
+		costDefault = v
+	}
+	costFlag := fs.String("password-cost", costDefault, "bcrypt cost of the password hash (HOOKRELAY_PASSWORD_COST)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	var cost int
+	if err := passwordCost(&cost, *costFlag); err != nil {
+		return fmt.Errorf("invalid --password-cost: %w", err)
 	}
 	if err := handlers.ValidateEmail(*email); err != nil {
 		return fmt.Errorf("invalid --email: %w", err)
@@ -159,7 +172,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	hash, err := handlers.HashPassword(password, 0)
+	hash, err := handlers.HashPassword(password, cost)
 	if err != nil {
 		return fmt.Errorf("invalid password: %w", err)
 	}
@@ -208,4 +221,13 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 		return "", errors.New("no password given on stdin")
 	}
 	return line, nil
+}
+
+func passwordCost(dst *int, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < bcrypt.MinCost || n > bcrypt.MaxCost {
+		return fmt.Errorf("want a whole number from %d to %d", bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	*dst = n
+	return nil
 }
