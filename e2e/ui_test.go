@@ -259,6 +259,16 @@ func TestUIRetryAllFailed(t *testing.T) {
 	for _, id := range ids {
 		assert.Equal(t, "succeeded", deliveryStatus(t, srv, id))
 	}
+
+	// On a phone the pages stay within the screen: wide tables scroll inside their box.
+	u.must("phone viewport", u.page.SetViewportSize(390, 844))
+	for _, path := range []string{"/deliveries?webhook=" + webhookID, "/deliveries/" + ids[0], "/webhooks/" + webhookID, "/"} {
+		u.goto_(path)
+		fits, err := u.page.Evaluate(`() => document.documentElement.scrollWidth <= window.innerWidth`)
+		u.must("measure "+path, err)
+		assert.Equal(t, true, fits, "%s is wider than a phone screen", path)
+	}
+	u.shot("deliveries-phone")
 }
 
 func TestUISignOutThenRefused(t *testing.T) {
