@@ -52,6 +52,18 @@ func (s *DB) CountDeliveries(ctx context.Context, webhookID string, since time.T
 	return out, nil
 }
 
+// CountFailed counts a webhook's failed deliveries, whatever their age: what "Retry all
+// failed" would retry.
+func (s *DB) CountFailed(ctx context.Context, webhookID string) (int, error) {
+	var n int
+	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM deliveries
+		WHERE webhook_id = (SELECT id FROM webhooks WHERE public_id = ?) AND state = 'failed'`, webhookID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count failed deliveries of %s: %w", webhookID, err)
+	}
+	return n, nil
+}
+
 // WebhookStats sums up one webhook's recent deliveries.
 type WebhookStats struct {
 	Succeeded     int       // deliveries created in the window that succeeded

@@ -117,7 +117,7 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
-	failed, err := s.DB.CountDeliveries(ctx, wh.ID, time.Time{})
+	failed, err := s.DB.CountFailed(ctx, wh.ID)
 	if err != nil {
 		s.uiFail(w, r, err)
 		return
@@ -128,7 +128,7 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Webhook " + wh.URL, Nav: "webhooks"}, views.WebhookPage(views.WebhookData{
-		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed[db.StateFailed], Recent: recent,
+		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed, Recent: recent,
 		RevealSecret: r.URL.Query().Get("reveal") == "1", Now: s.now(),
 	}))
 }
@@ -270,12 +270,11 @@ func (s *Server) confirmRetryFailed(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	counts, err := s.DB.CountDeliveries(r.Context(), wh.ID, time.Time{})
+	n, err := s.DB.CountFailed(r.Context(), wh.ID)
 	if err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
-	n := counts[db.StateFailed]
 	s.page(w, r, http.StatusOK, views.Page{Title: "Retry failed deliveries", Nav: "webhooks"}, views.Confirm(views.ConfirmData{
 		Title:   "Retry all failed deliveries?",
 		Message: fmt.Sprintf("%s of %s will each get one immediate attempt.", countNoun(n, "failed delivery", "failed deliveries"), wh.URL),

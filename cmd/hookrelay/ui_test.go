@@ -55,6 +55,29 @@ func TestUIConfigDefaultsAndErrors(t *testing.T) {
 	}
 }
 
+func TestUIConfigFromBaseURL(t *testing.T) {
+	t.Parallel()
+	store := dbtest.New(t)
+	cfg, err := parseConfig(nil, env(with(validEnv, "HOOKRELAY_BASE_URL", "https://hooks.example.com")), io.Discard)
+	require.NoError(t, err)
+	ui, err := uiConfig(t.Context(), cfg, store, cfg.BaseURL)
+	require.NoError(t, err)
+	assert.True(t, ui.SecureCookies, "https base URL")
+	assert.Equal(t, []string{"https://hooks.example.com"}, ui.TrustedOrigins)
+	assert.Len(t, ui.SessionKey, 32, "generated")
+	again, err := uiConfig(t.Context(), cfg, store, cfg.BaseURL)
+	require.NoError(t, err)
+	assert.Equal(t, ui.SessionKey, again.SessionKey, "kept in the database")
+
+	cfg, err = parseConfig(nil, env(with(validEnv, "HOOKRELAY_SESSION_KEY", strings.Repeat("k", 40))), io.Discard)
+	require.NoError(t, err)
+	ui, err = uiConfig(t.Context(), cfg, store, "http://127.0.0.1:8080")
+	require.NoError(t, err)
+	assert.False(t, ui.SecureCookies)
+	assert.Empty(t, ui.TrustedOrigins)
+	assert.Equal(t, []byte(strings.Repeat("k", 40)), ui.SessionKey, "the setting wins")
+}
+
 // signIn signs in through the real server and reports the status of the dashboard after.
 func signIn(t *testing.T, client *http.Client, base, email, password string) int {
 	t.Helper()
