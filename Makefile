@@ -7,6 +7,9 @@ BIN := bin/hookrelay
 HOOKRELAY_INGEST_TOKEN ?= dev-ingest-token-change-me
 HOOKRELAY_ADMIN_TOKEN ?= dev-admin-token-change-me
 HOOKRELAY_ALLOW_PRIVATE_NETWORKS ?= true
+# The first admin of the web UI, created by `make run` when the database has none.
+HOOKRELAY_ADMIN_EMAIL ?= admin@example.com
+HOOKRELAY_ADMIN_PASSWORD ?= dev-admin-password
 
 .DEFAULT_GOAL := help
 
@@ -23,9 +26,10 @@ build: ## Build bin/hookrelay
 	go build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/hookrelay
 
 .PHONY: run
-run: build ## Run the server on 127.0.0.1:8080 with ./hookrelay.db and development tokens
+run: build ## Run the server on 127.0.0.1:8080 with ./hookrelay.db, development tokens and admin
 	HOOKRELAY_INGEST_TOKEN=$(HOOKRELAY_INGEST_TOKEN) HOOKRELAY_ADMIN_TOKEN=$(HOOKRELAY_ADMIN_TOKEN) \
-	HOOKRELAY_ALLOW_PRIVATE_NETWORKS=$(HOOKRELAY_ALLOW_PRIVATE_NETWORKS) ./$(BIN)
+	HOOKRELAY_ALLOW_PRIVATE_NETWORKS=$(HOOKRELAY_ALLOW_PRIVATE_NETWORKS) \
+	HOOKRELAY_ADMIN_EMAIL=$(HOOKRELAY_ADMIN_EMAIL) HOOKRELAY_ADMIN_PASSWORD=$(HOOKRELAY_ADMIN_PASSWORD) ./$(BIN)
 
 .PHONY: test
 test: interop/node_modules/.package-lock.json ## Run every test, end-to-end ones included, with the race detector
@@ -34,6 +38,10 @@ test: interop/node_modules/.package-lock.json ## Run every test, end-to-end ones
 # The official Standard Webhooks libraries for the interop test, as locked.
 interop/node_modules/.package-lock.json: interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund --loglevel=error
+
+.PHONY: browser-deps
+browser-deps: ## Install Chromium and the playwright driver for the browser tests (apt + npm)
+	scripts/install-browser-deps.sh
 
 .PHONY: test-e2e
 test-e2e: interop/node_modules/.package-lock.json ## Run only the end-to-end tests

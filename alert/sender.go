@@ -221,14 +221,14 @@ func (s *Sender) recipients(ctx context.Context) ([]string, string) {
 		return nil, "no SMTP server is configured (HOOKRELAY_SMTP_ADDR)"
 	}
 	if s.o.Recipients == nil {
-		return nil, "no recipients are configured (HOOKRELAY_ALERT_EMAILS)"
+		return nil, "no recipients: set HOOKRELAY_ALERT_EMAILS or create an admin user"
 	}
 	to, err := s.o.Recipients(ctx)
 	if err != nil {
 		return nil, "reading the recipients: " + err.Error()
 	}
 	if len(to) == 0 {
-		return nil, "no recipients are configured (HOOKRELAY_ALERT_EMAILS)"
+		return nil, "no recipients: set HOOKRELAY_ALERT_EMAILS or create an admin user"
 	}
 	return to, ""
 }

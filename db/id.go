@@ -2,6 +2,7 @@ package db
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -13,4 +14,11 @@ import (
 // default entropy is a time-seeded math/rand behind a global lock, hence rand.Reader.
 func newID(prefix string) string {
 	return prefix + "_" + ulid.MustNew(ulid.Timestamp(time.Now()), rand.Reader).String()
+}
+
+// newToken returns 32 random bytes in unpadded base64url: an unguessable secret id.
+func newToken() string {
+	var b [32]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }

@@ -46,6 +46,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopBrowser()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -63,7 +64,8 @@ type server struct {
 var listeningRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
 
 // startServer runs the binary on a free port with a database in dbPath (a fresh one in
-// t.TempDir when empty) and the given extra environment, and stops it when the test ends.
+// t.TempDir when empty) and the given extra environment (later entries win), and stops it
+// when the test ends. Every server has the admin adminEmail / adminPassword.
 func startServer(t *testing.T, dbPath string, env ...string) *server {
 	t.Helper()
 	if dbPath == "" {
@@ -77,6 +79,9 @@ func startServer(t *testing.T, dbPath string, env ...string) *server {
 		"HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true",
 		"HOOKRELAY_RETRY_SCHEDULE=200ms",
 		"HOOKRELAY_RETRY_JITTER=0",
+		"HOOKRELAY_ADMIN_EMAIL="+adminEmail,
+		"HOOKRELAY_ADMIN_PASSWORD="+adminPassword,
+		"HOOKRELAY_PASSWORD_COST=4", // bcrypt is slow in a -race binary
 	)
 	s.cmd.Env = append(s.cmd.Env, env...)
 	stdout, err := s.cmd.StdoutPipe()

@@ -1,5 +1,5 @@
-// Package handlers serves hookrelay's HTTP interface: health probes and the JSON API under
-// /api/v1 (ingest and management). The admin UI will join it under / later.
+// Package handlers serves hookrelay's HTTP interface: health probes, the JSON API under
+// /api/v1 (ingest and management) and the admin web UI under / (ui*.go).
 package handlers
 
 import (
@@ -56,6 +56,10 @@ type Server struct {
 	// AlertEmail sends test emails and reports whether alert email is on; cmd wires the
 	// alert sender. Nil answers 503 on the test-email route.
 	AlertEmail AlertEmail
+	// UI configures the admin web UI served under "/".
+	UI UIConfig
+
+	ui *ui // built by Routes
 }
 
 // Routes returns the handler for every route the server answers. The API lives under
@@ -96,6 +100,7 @@ func (s *Server) Routes() http.Handler {
 			r.Post("/alerts/test-email", s.sendTestEmail)
 		})
 	})
+	s.uiRoutes(r)
 	return r
 }
 

@@ -41,8 +41,20 @@ type Config struct {
 	LogLevel             slog.Level
 	LogFormat            string
 	Hardening
-	BaseURL string // where admins reach this server, for links in emails; "" = http:// + the bound address
-	Alert   AlertConfig
+	Alert AlertConfig
+	// BaseURL is where admins reach this server: links in alert emails, the admin UI's
+	// trusted origin and Secure cookies when https. Empty: http:// + the bound address.
+	BaseURL string
+
+	// Admin UI (see ui.go).
+	AdminEmail            string
+	AdminPassword         string
+	PasswordCost          int
+	SessionTTL            time.Duration
+	SessionKey            string
+	SignInLimitPerIP      int
+	SignInLimitPerAccount int
+	SignInLimitWindow     time.Duration
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -139,13 +151,16 @@ func settings() []setting {
 			c.LogFormat = v
 			return nil
 		}},
-		{"base-url", "", "URL where admins reach this server, for links in alert emails (default http:// + the listen address)", func(c *Config, v string) error {
+		{"base-url", "", "URL where admins reach this server: links in alert emails, the admin UI's origin, Secure cookies when https (default http:// + the listen address)", func(c *Config, v string) error {
 			return parseBaseURL(&c.BaseURL, v)
 		}},
 	}
 	all = append(all, hardeningSettings()...)
 	return append(all, alertSettings()...)
 }
+
+// allSettings is every setting: the server's and the admin UI's.
+func allSettings() []setting { return append(settings(), uiSettings()...) }
 
 // envName is the environment variable behind a flag.
 func envName(flagName string) string {
@@ -157,7 +172,7 @@ func envName(flagName string) string {
 func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("hookrelay", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
-	all := settings()
+	all := allSettings()
 	values := make([]*string, len(all))
 	for i, s := range all {
 		def := s.def
@@ -184,6 +199,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		errs = append(errs, errors.New("invalid HOOKRELAY_ADMIN_TOKEN (--admin-token): must differ from the ingest token"))
 	}
 	errs = append(errs, cfg.Alert.finish(getenv)...)
+	errs = append(errs, checkUIConfig(cfg)...)
 	return cfg, errors.Join(errs...)
 }
 

@@ -103,6 +103,10 @@ func parseBaseURL(dst *string, v string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
 		return fmt.Errorf("%q is not an http(s) URL such as https://hookrelay.example.com", v)
 	}
+	if u.Path != "" && u.Path != "/" {
+		// The admin UI is served from the root, so links and origins cannot carry a path.
+		return fmt.Errorf("%q has a path; want the server's root URL such as https://hookrelay.example.com", v)
+	}
 	*dst = strings.TrimRight(v, "/")
 	return nil
 }

@@ -152,11 +152,16 @@ func TestStartUpSaysOnceWhetherAlertEmailIsOn(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(out, "alert email is off"), out)
 	assert.Contains(t, out, "no SMTP server is configured (HOOKRELAY_SMTP_ADDR)")
 
-	// An SMTP server but nobody to send to (admin users are not wired yet: TODO(#3)).
+	// An SMTP server but nobody to send to: no HOOKRELAY_ALERT_EMAILS and no admin user.
 	smtpSrv := alerttest.Start(t)
 	out = runLogged(t, with(validEnv, "HOOKRELAY_SMTP_ADDR", smtpSrv.Addr, "HOOKRELAY_SMTP_FROM", "h@example.com"))
 	assert.Equal(t, 1, strings.Count(out, "alert email is off"), out)
 	assert.Contains(t, out, "no recipients")
+
+	// Without HOOKRELAY_ALERT_EMAILS, the admin users are the recipients.
+	out = runLogged(t, with(validEnv, "HOOKRELAY_SMTP_ADDR", smtpSrv.Addr, "HOOKRELAY_SMTP_FROM", "h@example.com",
+		"HOOKRELAY_ADMIN_EMAIL", "admin@example.com", "HOOKRELAY_ADMIN_PASSWORD", "admin-password-1", "HOOKRELAY_PASSWORD_COST", "4"))
+	assert.Contains(t, out, "alert email is on")
 
 	out = runLogged(t, with(validEnv, "HOOKRELAY_SMTP_ADDR", smtpSrv.Addr, "HOOKRELAY_SMTP_FROM", "h@example.com",
 		"HOOKRELAY_SMTP_USERNAME", "relay", "HOOKRELAY_SMTP_PASSWORD", "very-secret-password-42",

@@ -29,7 +29,12 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "admin" {
+		err = runAdmin(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	}
 	if errors.Is(err, flag.ErrHelp) {
 		return
 	}
@@ -62,6 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("open database %s: %w", cfg.DBPath, err)
 	}
 	defer store.Close()
+	if err := createFirstAdmin(ctx, cfg, store, logger); err != nil {
+		return fmt.Errorf("create the first admin: %w", err)
+	}
 
 	g := newGuard(cfg)
 	if cfg.AllowPrivateNetworks {
@@ -107,19 +115,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	if cfg.BaseURL == "" { // the bound address, so that links work with port 0 too
-		cfg.BaseURL = "http://" + ln.Addr().String()
+	defer ln.Close()
+	baseURL := cfg.BaseURL
+	if baseURL == "" { // the bound address, so that links work with port 0 too
+		baseURL = "http://" + ln.Addr().String()
+	}
+	if srv.UI, err = uiConfig(ctx, cfg, store, baseURL); err != nil {
+		return err
 	}
 	alerts := alert.NewSender(store, alert.Options{
 		Mailer:     cfg.Alert.mailer(),
-		Recipients: alertRecipients(cfg.Alert.Emails),
+		Recipients: alertRecipients(cfg.Alert.Emails, store),
 		Window:     cfg.Alert.Window,
-		BaseURL:    cfg.BaseURL,
+		BaseURL:    baseURL,
 		Logger:     logger.With("component", "alert"),
 	})
 	srv.AlertEmail = alerts
 	hs := newHTTPServer(cfg, srv.Routes(), logger)
 	logger.Info("listening on http://" + ln.Addr().String())
+	logger.Info("admin UI at " + baseURL + "/")
 
 	// A failing listener must stop the engine too, so everything hangs off one cancel.
 	ctx, cancelRun := context.WithCancel(ctx)
@@ -157,15 +171,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
-// alertRecipients returns who gets failure alerts: HOOKRELAY_ALERT_EMAILS when set.
-func alertRecipients(static []string) func(context.Context) ([]string, error) {
+// alertRecipients returns who gets failure alerts: HOOKRELAY_ALERT_EMAILS when set, otherwise
+// every admin user.
+func alertRecipients(static []string, store *db.DB) func(context.Context) ([]string, error) {
 	return func(ctx context.Context) ([]string, error) {
 		if len(static) > 0 {
 			return static, nil
 		}
-		// TODO(#3): otherwise every admin user's email, read from the users table at each
-		// call (the lead wires it when the admin users land).
-		return nil, nil
+		// Read at each call, so an admin added with `hookrelay admin create` gets the next alert.
+		return store.ListUserEmails(ctx)
 	}
 }
 

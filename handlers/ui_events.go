@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"hookrelay/db"
+	"hookrelay/views"
+)
+
+// dashboardFailures is how many recent failed deliveries the dashboard lists.
+const dashboardFailures = 10
+
+func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	counts, err := s.DB.CountDeliveries(ctx, "", s.now().Add(-24*time.Hour))
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	failing, err := s.DB.ListFailingWebhooks(ctx)
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	recent, _, err := s.DB.ListDeliveries(ctx, db.DeliveryFilter{State: db.StateFailed, Limit: dashboardFailures})
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	whs, err := s.DB.ListWebhooks(ctx)
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, views.Page{Title: "Dashboard", Nav: "dashboard"}, views.Dashboard(views.DashboardData{
+		Counts: counts, Failing: failing, RecentFailed: recent, Webhooks: len(whs), Now: s.now(),
+	}))
+}
+
+// validTypePrefix accepts the beginning of an event type: the characters event types are
+// made of.
+func validTypePrefix(p string) bool {
+	if len(p) > 128 {
+		return false
+	}
+	for _, c := range p {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) eventsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	search := views.EventSearch{Type: strings.TrimSpace(q.Get("type")), WorkflowID: strings.TrimSpace(q.Get("workflow_id")), Errors: map[string]string{}}
+	if !validTypePrefix(search.Type) {
+		search.Errors["type"] = "An event type has letters, digits, dots, dashes and underscores only."
+	}
+	if n := s.limits().workflowIDLength; utf8.RuneCountInString(search.WorkflowID) > n {
+		search.Errors["workflow_id"] = fmt.Sprintf("A workflow id is at most %d characters.", n)
+	}
+	data := views.EventListData{Search: search, Now: s.now()}
+	p := views.Page{Title: "Events", Nav: "events"}
+	if len(search.Errors) > 0 {
+		s.page(w, r, http.StatusUnprocessableEntity, p, views.EventList(data))
+		return
+	}
+	rows, next, err := s.DB.ListEvents(r.Context(), db.EventFilter{
+		TypePrefix: search.Type, WorkflowID: search.WorkflowID, Cursor: q.Get("cursor"), Limit: uiPageSize,
+	})
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	data.Rows = rows
+	if next != "" {
+		q.Set("cursor", next)
+		data.NextURL = "/events?" + q.Encode()
+	}
+	s.page(w, r, http.StatusOK, p, views.EventList(data))
+}
+
+func (s *Server) eventPage(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.DB.FindEvent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	ds, _, err := s.DB.ListDeliveries(r.Context(), db.DeliveryFilter{EventID: ev.ID, Limit: 500})
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	s.page(w, r, http.StatusOK, views.Page{Title: "Event " + ev.ID, Nav: "events"}, views.EventPage(views.EventData{Event: ev, Deliveries: ds, Now: s.now()}))
+}
