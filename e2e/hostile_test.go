@@ -119,7 +119,7 @@ func TestHostileConnections(t *testing.T) {
 			{"GET /api/v1/../../etc/passwd HTTP/1.1", "404"},
 			{"GET /api/v1/webhooks/%2e%2e%2f%2e%2e%2fetc%2fpasswd HTTP/1.1", "404"},
 			{"GET http://169.254.169.254/latest/meta-data/ HTTP/1.1", "404"}, // not a proxy
-			{"CONNECT 169.254.169.254:80 HTTP/1.1", "404"},                   // no such route; nothing is tunnelled
+			{"CONNECT 169.254.169.254:80 HTTP/1.1", "405"},                   // no CONNECT route; nothing is tunnelled
 			{"BREW /api/v1/webhooks HTTP/1.1", "405"},
 			{"GET /api/v1/webhooks HTTP/9.9", "505"},
 			{"GET /\x00 HTTP/1.1", "400"},
