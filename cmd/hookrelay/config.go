@@ -33,6 +33,7 @@ type Config struct {
 	Sync                 string
 	LogLevel             slog.Level
 	LogFormat            string
+	PprofAddr            string
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -119,6 +120,16 @@ func settings() []setting {
 				return errors.New("want text or json")
 			}
 			c.LogFormat = v
+			return nil
+		}},
+		{"pprof-addr", "", "serve runtime profiles (net/http/pprof) on this host:port, e.g. 127.0.0.1:6060; empty: off", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New("want host:port, e.g. 127.0.0.1:6060, or empty")
+			}
+			c.PprofAddr = v
 			return nil
 		}},
 	}
