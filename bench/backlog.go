@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -24,7 +25,7 @@ const (
 // backlog is scenario f: with the receiver holding every request unanswered, ingest
 // Backlog events in batches so that as many deliveries are pending; watch the server's
 // memory as the backlog grows; then let the receiver answer and time the drain.
-func (r *runner) backlog(ctx context.Context) (*Result, error) {
+func (r *runner) backlog(ctx context.Context) (_ *Result, err error) {
 	c := r.cfg
 	s := spec{name: "f", title: fmt.Sprintf("backlog of %d deliveries with %d-byte data, then drained", c.Backlog, c.BacklogDataBytes),
 		mode: modeBacklog, webhooks: 1, conns: max(c.Conns/8, 2), batch: c.BatchSize, dataBytes: c.BacklogDataBytes,
@@ -37,7 +38,7 @@ func (r *runner) backlog(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer h.tearDown()
+	defer func() { err = errors.Join(err, h.tearDown()) }()
 	rc := h.receivers[0]
 	rc.pause()
 	ing := h.ingester(s.dataBytes, s.conns)
@@ -89,11 +90,12 @@ func (r *runner) backlog(ctx context.Context) (*Result, error) {
 
 	released := time.Now()
 	rc.release()
-	lastArrival := h.drain(ctx, h.healthy, pending, c.BacklogDrain, c.DrainStall)
+	lastArrival, how := h.drain(ctx, h.healthy, pending, c.BacklogDrain, c.DrainStall)
 	stopSampling()
 	wg.Wait()
 
 	res := h.result(s, load)
+	res.DrainEnd = how
 	res.NoE2E = true
 	res.BacklogAtLoadEnd = pending
 	res.DrainSeconds = lastArrival.Sub(released).Seconds()
@@ -111,9 +113,9 @@ func (r *runner) backlog(ctx context.Context) (*Result, error) {
 	r.target(res,
 		atMost("RSS MB with the backlog pending", peakWhilePending, backlogRSSLimitMB),
 		atMost("RSS growth MB, 25% → 100% of the backlog", growth, backlogRSSGrowthMB))
-	res.Summary = fmt.Sprintf("built at %.0f events/s, drained %d in %.0fs", res.EventsPerSec, res.Delivered, res.DrainSeconds)
+	res.Summary = fmt.Sprintf("built at %.0f events/s, drained %d in %.0fs (%s)", res.EventsPerSec, res.Delivered, res.DrainSeconds, how)
 	r.logf("%s: %s", s.name, res.line())
-	return res, h.err
+	return res, nil
 }
 
 // rssAt returns the RSS of the first sample with at least pending deliveries pending, or of

@@ -338,14 +338,14 @@ func ratio(a, b float64) float64 {
 }
 
 // measure runs one spec: a fresh server, its receivers, a load phase, a drain phase.
-func (r *runner) measure(ctx context.Context, s spec) (*Result, error) {
+func (r *runner) measure(ctx context.Context, s spec) (_ *Result, err error) {
 	r.logf("%s: %s (%s)", s.name, s.title, s.duration)
 	env := append(slices.Clone(r.cfg.ServerEnv), s.env...)
 	h, err := r.setUp(ctx, s, env)
 	if err != nil {
 		return nil, err
 	}
-	defer h.tearDown()
+	defer func() { err = errors.Join(err, h.tearDown()) }()
 	ing := h.ingester(s.dataBytes, s.conns)
 	profileDone := r.profile(ctx, s.name, h)
 	var load *loadResult
@@ -363,12 +363,11 @@ func (r *runner) measure(ctx context.Context, s spec) (*Result, error) {
 	}
 	res := h.finish(ctx, s, load, r.cfg.Drain, r.cfg.DrainStall)
 	r.logf("%s: %s", s.name, res.line())
-	return res, h.err
+	return res, nil
 }
 
 // harness is one scenario's server and receivers.
 type harness struct {
-	cfg       Config
 	dir       string
 	srv       *server
 	pprofAddr string
@@ -388,7 +387,7 @@ func (r *runner) setUp(ctx context.Context, s spec, env []string) (*harness, err
 	if err != nil {
 		return nil, err
 	}
-	h := &harness{cfg: r.cfg, dir: dir, client: &http.Client{Timeout: 30 * time.Second}}
+	h := &harness{dir: dir, client: &http.Client{Timeout: 30 * time.Second}}
 	if s.name == r.cfg.ProfileScenario {
 		addr, err := freeAddr()
 		if err != nil {
@@ -400,7 +399,7 @@ func (r *runner) setUp(ctx context.Context, s spec, env []string) (*harness, err
 	}
 	srv, err := startServer(ctx, r.cfg.Server, dir, h.client, env)
 	if err != nil {
-		h.tearDown()
+		h.tearDown() // h.err is nil: nothing to keep
 		return nil, err
 	}
 	h.srv = srv
@@ -465,9 +464,18 @@ func (h *harness) window(ing *ingester, perWebhook int64) func(context.Context, 
 	}
 }
 
+// How a drain phase ended.
+const (
+	drainComplete = "complete" // everything accepted arrived
+	drainStalled  = "stalled"  // nothing arrived for DrainStall: what is missing is lost
+	drainDeadline = "deadline" // deliveries were still arriving when time ran out
+	drainExited   = "server exited"
+)
+
 // drain waits until the receivers rs hold want deliveries, nothing has arrived for stall,
-// or timeout has passed. It returns when the last delivery it saw arrived.
-func (h *harness) drain(ctx context.Context, rs []*receiver, want int64, timeout, stall time.Duration) time.Time {
+// or timeout has passed. It returns when the last delivery it saw arrived, and why it
+// stopped waiting.
+func (h *harness) drain(ctx context.Context, rs []*receiver, want int64, timeout, stall time.Duration) (time.Time, string) {
 	deadline := time.Now().Add(timeout)
 	last, lastChange := h.delivered(rs), time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -478,12 +486,19 @@ func (h *harness) drain(ctx context.Context, rs []*receiver, want int64, timeout
 		if n != last {
 			last, lastChange = n, now
 		}
-		if n >= want || now.Sub(lastChange) > stall || now.After(deadline) || !h.srv.alive() {
-			return lastChange
+		switch {
+		case n >= want:
+			return lastChange, drainComplete
+		case now.Sub(lastChange) > stall:
+			return lastChange, drainStalled
+		case now.After(deadline):
+			return lastChange, drainDeadline
+		case !h.srv.alive():
+			return lastChange, drainExited
 		}
 		select {
 		case <-ctx.Done():
-			return lastChange
+			return lastChange, ctx.Err().Error()
 		case <-tick.C:
 		}
 	}
@@ -494,8 +509,9 @@ func (h *harness) finish(ctx context.Context, s spec, load *loadResult, drainFor
 	loadDur := load.End.Sub(load.Start)
 	inWindow := h.delivered(h.healthy)
 	want := int64(len(load.Accepted)) * int64(len(h.healthy))
-	lastArrival := h.drain(ctx, h.healthy, want, drainFor, stall)
+	lastArrival, how := h.drain(ctx, h.healthy, want, drainFor, stall)
 	res := h.result(s, load)
+	res.DrainEnd = how
 	res.DeliveriesPerSec = rate(inWindow, loadDur)
 	res.BacklogAtLoadEnd = want - inWindow
 	if d := lastArrival.Sub(load.End); d > 0 && res.BacklogAtLoadEnd > 0 {
@@ -546,8 +562,16 @@ func (h *harness) tally(res *Result, accepted []string) {
 		t.add(rc.check(accepted))
 		lat = append(lat, rc.takeLatencies()...)
 	}
-	res.Expected, res.Delivered, res.Lost, res.Duplicates = t.Expected, t.Delivered, t.Lost, t.Duplicates
+	res.Expected, res.Delivered, res.Duplicates = t.Expected, t.Delivered, t.Duplicates
 	res.Unexpected, res.BadSignatures = t.Unexpected, t.BadSignatures
+	lost := Check{What: "lost deliveries", Want: "0", Got: fmt.Sprint(t.Lost), Pass: t.Lost == 0 && t.Expected > 0}
+	if res.DrainEnd == drainDeadline {
+		// Still arriving when time ran out: slow, not (known to be) lost.
+		res.Undrained = t.Lost
+		lost.Got = fmt.Sprintf("unknown: %d not delivered when the drain deadline passed, still arriving", t.Lost)
+	} else {
+		res.Lost = t.Lost
+	}
 	p := percentiles(lat, 0.5, 0.99)
 	res.E2EP50, res.E2EP99 = p[0], p[1]
 	for _, rc := range h.receivers {
@@ -560,7 +584,7 @@ func (h *harness) tally(res *Result, accepted []string) {
 			h.err = errors.Join(h.err, fmt.Errorf("receiver: %w", rc.serveErr))
 		}
 	}
-	res.Checks = append([]Check{{What: "lost deliveries", Want: "0", Got: fmt.Sprint(res.Lost), Pass: res.Lost == 0 && res.Expected > 0},
+	res.Checks = append([]Check{lost,
 		{What: "bad signatures", Want: "0", Got: fmt.Sprint(res.BadSignatures), Pass: res.BadSignatures == 0}}, res.Checks...)
 }
 
@@ -575,17 +599,18 @@ func (h *harness) closeReceivers() {
 }
 
 // tearDown stops whatever still runs and removes the scenario's directory (database and
-// server log), unless the server failed, in which case the log is kept and named.
-func (h *harness) tearDown() {
+// server log), unless something failed: then it keeps them and returns the failure, naming
+// the directory.
+func (h *harness) tearDown() error {
 	if h.srv != nil && h.srv.alive() {
 		h.srv.kill()
 	}
 	h.closeReceivers()
-	if h.err == nil {
-		os.RemoveAll(h.dir)
-	} else {
-		h.err = fmt.Errorf("%w (server files kept in %s)", h.err, h.dir)
+	if h.err != nil {
+		return fmt.Errorf("%w (server files kept in %s)", h.err, h.dir)
 	}
+	os.RemoveAll(h.dir)
+	return nil
 }
 
 // freeAddr returns a 127.0.0.1 address with a port that was free a moment ago.

@@ -245,3 +245,37 @@ func TestRSSAtFindsTheFirstSampleWithThatBacklog(t *testing.T) {
 	assert.Equal(t, 60.0, rssAt(s, 5000), "the last when none reached it")
 	assert.Zero(t, rssAt(nil, 1))
 }
+
+func TestTallyTellsLostFromUndrained(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	for _, tc := range []struct {
+		drainEnd          string
+		lost, undrained   int64
+		lostCheckContains string
+	}{
+		{drainStalled, 1, 0, "1"},
+		{drainComplete, 1, 0, "1"},
+		{drainDeadline, 0, 1, "still arriving"},
+	} {
+		t.Run(tc.drainEnd, func(t *testing.T) {
+			t.Parallel()
+			healthy, slow := testReceiver(t, now), testReceiver(t, now)
+			slow.Slow = time.Second
+			deliver(t, healthy, t.Context(), "evt_a", now)
+			h := &harness{receivers: []*receiver{healthy, slow}, healthy: []*receiver{healthy}}
+			res := &Result{DrainEnd: tc.drainEnd, Extra: map[string]any{}}
+			h.tally(res, []string{"evt_a", "evt_b"})
+
+			assert.Equal(t, int64(2), res.Expected, "the slow webhook's deliveries are not expected")
+			assert.Equal(t, int64(1), res.Delivered)
+			assert.Equal(t, tc.lost, res.Lost)
+			assert.Equal(t, tc.undrained, res.Undrained)
+			assert.Equal(t, int64(0), res.Extra["slowWebhookDelivered"])
+			require.NotEmpty(t, res.Checks)
+			assert.Equal(t, "lost deliveries", res.Checks[0].What)
+			assert.False(t, res.Checks[0].Pass)
+			assert.Contains(t, res.Checks[0].Got, tc.lostCheckContains)
+		})
+	}
+}

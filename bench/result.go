@@ -35,6 +35,7 @@ type Result struct {
 	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
 	BacklogAtLoadEnd int64   `json:"backlogAtLoadEnd"`
 	DrainSeconds     float64 `json:"drainSeconds"`
+	DrainEnd         string  `json:"drainEnd"` // complete, stalled, deadline, server exited
 
 	IngestP50 float64 `json:"ingestP50Ms"`
 	IngestP99 float64 `json:"ingestP99Ms"`
@@ -44,7 +45,8 @@ type Result struct {
 
 	Expected      int64 `json:"expected"`
 	Delivered     int64 `json:"delivered"`
-	Lost          int64 `json:"lost"`
+	Lost          int64 `json:"lost"`      // missing when the drain ended complete or stalled
+	Undrained     int64 `json:"undrained"` // missing when it ended at its deadline, still arriving
 	Duplicates    int64 `json:"duplicates"`
 	Unexpected    int64 `json:"unexpected"`
 	BadSignatures int64 `json:"badSignatures"`
@@ -108,6 +110,9 @@ func (r *Result) line() string {
 	s := fmt.Sprintf("%.0f events/s, %.0f deliveries/s, ingest p99 %.1f ms, first attempt p50 %.1f / p99 %.1f ms, "+
 		"lost %d, dup %d, cpu %.1fs, rss %.0f MB", r.EventsPerSec, r.DeliveriesPerSec, r.IngestP99, r.E2EP50, r.E2EP99,
 		r.Lost, r.Duplicates, r.ServerCPUSeconds, r.ServerPeakRSSMB)
+	if r.Undrained > 0 {
+		s += fmt.Sprintf(", %d undelivered at the drain deadline", r.Undrained)
+	}
 	if r.IngestErrors > 0 {
 		s += fmt.Sprintf(", %d ingest errors (first: %s)", r.IngestErrors, r.FirstIngestError)
 	}
@@ -127,11 +132,21 @@ func (rep *Report) WriteTable(w io.Writer) {
 		if !r.Passed() {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%d\t%d\t%.1f\t%.0f\t%s\t\n", r.Scenario, r.EventsPerSec,
-			r.DeliveriesPerSec, num(r.IngestP50), num(r.IngestP99), e50, e99, r.Lost, r.Duplicates,
+		lost := fmt.Sprint(r.Lost)
+		if r.Undrained > 0 {
+			lost = fmt.Sprintf("?%d", r.Undrained) // not arrived by the deadline, still coming
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%d\t%.1f\t%.0f\t%s\t\n", r.Scenario, r.EventsPerSec,
+			r.DeliveriesPerSec, num(r.IngestP50), num(r.IngestP99), e50, e99, lost, r.Duplicates,
 			r.ServerCPUSeconds, r.ServerPeakRSSMB, verdict)
 	}
 	tw.Flush()
+	for _, r := range rep.Results {
+		if r.Undrained > 0 {
+			fmt.Fprintln(w, "lost ?N: N deliveries had not arrived when the drain deadline passed, but were still arriving")
+			break
+		}
+	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "scenario\tcheck\ttarget\tgot\t\t")
