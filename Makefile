@@ -47,6 +47,21 @@ browser-deps: ## Install Chromium and the playwright driver for the browser test
 test-e2e: interop/node_modules/.package-lock.json ## Run only the end-to-end tests
 	go test -race -count=1 -tags e2e ./e2e/...
 
+.PHONY: bench
+bench: build ## Measure every scenario of issue 5 against a fresh server (about 12 min; see README, Performance)
+	go build -o bin/hookrelay-bench ./cmd/hookrelay-bench
+	./bin/hookrelay-bench --server $(BIN) $(BENCH_FLAGS)
+
+.PHONY: bench-smoke
+bench-smoke: build ## Short bench run that checks only that nothing is lost (CI runs it in make test)
+	go build -o bin/hookrelay-bench ./cmd/hookrelay-bench
+	./bin/hookrelay-bench --smoke --server $(BIN) $(BENCH_FLAGS)
+
+.PHONY: bench-micro
+bench-micro: ## Go micro-benchmarks (signer, matcher, queue), 6 runs each, saved for benchstat
+	@mkdir -p bench/results
+	go test -run '^$$' -bench . -count 6 ./webhook ./db | tee bench/results/micro-$$(date -u +%Y%m%dT%H%M%SZ).txt
+
 .PHONY: lint
 lint: ## go vet, gofmt and staticcheck
 	go vet -tags e2e ./...

@@ -55,6 +55,7 @@ type Config struct {
 	SignInLimitPerIP      int
 	SignInLimitPerAccount int
 	SignInLimitWindow     time.Duration
+	PprofAddr             string
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -153,6 +154,16 @@ func settings() []setting {
 		}},
 		{"base-url", "", "URL where admins reach this server: links in alert emails, the admin UI's origin, Secure cookies when https (default http:// + the listen address)", func(c *Config, v string) error {
 			return parseBaseURL(&c.BaseURL, v)
+		}},
+		{"pprof-addr", "", "serve runtime profiles (net/http/pprof) on this host:port, e.g. 127.0.0.1:6060; empty: off", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return errors.New("want host:port, e.g. 127.0.0.1:6060, or empty")
+			}
+			c.PprofAddr = v
+			return nil
 		}},
 	}
 	all = append(all, hardeningSettings()...)

@@ -139,6 +139,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var wg sync.WaitGroup
+	if err := startPprof(ctx, cfg.PprofAddr, &wg, logger); err != nil {
+		return err
+	}
 	wg.Go(func() {
 		if err := engine.Run(ctx); err != nil {
 			logger.Error("delivery engine stopped", "err", err)

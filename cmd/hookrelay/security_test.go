@@ -141,7 +141,7 @@ func TestEverySettingIsDocumented(t *testing.T) {
 	t.Parallel()
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	for _, s := range settings() {
+	for _, s := range allSettings() {
 		def := "`" + s.def + "`"
 		if s.def == "" {
 			def = "—"

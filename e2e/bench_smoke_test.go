@@ -1,0 +1,39 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"hookrelay/bench"
+)
+
+// TestBenchSmokeLosesNothing runs make bench's smoke mode against the real binary: short
+// closed-loop, fan-out, open-loop, backlog and batch runs whose every accepted event must
+// reach every webhook, checked by receivers that de-duplicate on webhook-id. It checks no
+// speed: this binary has the race detector and shares the machine with the other tests.
+func TestBenchSmokeLosesNothing(t *testing.T) {
+	t.Parallel()
+	cfg := bench.SmokeDefaults()
+	cfg.Server = binary
+	cfg.Log = t.Output()
+	rep, err := bench.Run(t.Context(), cfg)
+	require.NoError(t, err)
+
+	var table strings.Builder
+	rep.WriteTable(&table)
+	t.Log("\n" + table.String())
+	assert.True(t, rep.Passed(), rep.Failures())
+	require.Len(t, rep.Results, 5)
+	for _, r := range rep.Results {
+		assert.Positive(t, r.Expected, "%s accepted nothing", r.Scenario)
+		assert.Equal(t, r.Expected, r.Delivered, "%s: every accepted delivery arrives", r.Scenario)
+		assert.Zero(t, r.Lost, r.Scenario)
+		assert.Zero(t, r.IngestErrors, "%s: %s", r.Scenario, r.FirstIngestError)
+		assert.Zero(t, r.BadSignatures, r.Scenario)
+	}
+}
