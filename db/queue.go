@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -53,59 +54,82 @@ type Claimed struct {
 // rows are in state delivering until RecordAttempts or the rescuer releases them. Asking
 // per webhook keeps one webhook's backlog from standing in front of another's work.
 func (s *DB) ClaimDue(ctx context.Context, reqs []ClaimRequest, lease time.Duration) (Claimed, error) {
+	return s.RecordAndClaim(ctx, nil, reqs, lease)
+}
+
+// RecordAndClaim records attempt results (see RecordAttempts) and then leases due work (see
+// ClaimDue), in one transaction. The engine's every cycle is one such call: the slots that
+// finished attempts freed are refilled without a second trip through the writer.
+func (s *DB) RecordAndClaim(ctx context.Context, results []AttemptResult, reqs []ClaimRequest, lease time.Duration) (Claimed, error) {
 	out := Claimed{NextDue: make(map[string]time.Time, len(reqs))}
+	alerted := false
 	err := s.write(ctx, func(t *tx) error {
-		out.Claims = out.Claims[:0]
-		clear(out.NextDue)
-		now := s.now()
-		until := now.Add(lease)
-		bodies := map[int64][]byte{} // events fanned out to several webhooks are read once
-		for _, r := range reqs {
-			var (
-				webhookRow int64
-				url        string
-				secret     string
-				enabled    bool
-			)
-			err := t.queryRow(`SELECT id, url, secret, enabled FROM webhooks WHERE public_id = ?`, r.WebhookID).
-				Scan(&webhookRow, &url, &secret, &enabled)
-			if errors.Is(err, sql.ErrNoRows) || err == nil && !enabled {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("read webhook %s: %w", r.WebhookID, err)
-			}
-			if r.Limit > 0 {
-				claims, err := t.claimWebhook(webhookRow, r, now, until, bodies)
-				if err != nil {
-					return err
-				}
-				if len(claims) > 0 {
-					secrets, err := t.signingSecrets(r.WebhookID, webhookRow, secret, now)
-					if err != nil {
-						return err
-					}
-					for i := range claims {
-						claims[i].URL, claims[i].Secrets = url, secrets
-					}
-				}
-				out.Claims = append(out.Claims, claims...)
-			}
-			var next sql.NullInt64
-			if err := t.queryRow(`SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ? AND state = 'pending'`,
-				webhookRow).Scan(&next); err != nil {
-				return fmt.Errorf("next due of %s: %w", r.WebhookID, err)
-			}
-			if next.Valid {
-				out.NextDue[r.WebhookID] = fromMillis(next.Int64)
-			}
+		var err error
+		if alerted, err = t.recordAttempts(results); err != nil {
+			return fmt.Errorf("record attempts: %w", err)
+		}
+		if err := t.claimDue(reqs, lease, &out); err != nil {
+			return fmt.Errorf("claim due deliveries: %w", err)
 		}
 		return nil
 	})
 	if err != nil {
-		return Claimed{}, fmt.Errorf("claim due deliveries: %w", err)
+		return Claimed{}, err
+	}
+	if alerted {
+		s.notifyAlertQueued()
 	}
 	return out, nil
+}
+
+// claimDue is ClaimDue inside a transaction; it fills out afresh.
+func (t *tx) claimDue(reqs []ClaimRequest, lease time.Duration, out *Claimed) error {
+	out.Claims = out.Claims[:0]
+	clear(out.NextDue)
+	now := t.db.now()
+	until := now.Add(lease)
+	bodies := map[int64]eventBody{} // events fanned out to several webhooks are read once
+	for _, r := range reqs {
+		var (
+			webhookRow int64
+			url        string
+			secret     string
+			enabled    bool
+		)
+		err := t.queryRow(`SELECT id, url, secret, enabled FROM webhooks WHERE public_id = ?`, r.WebhookID).
+			Scan(&webhookRow, &url, &secret, &enabled)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && !enabled {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("read webhook %s: %w", r.WebhookID, err)
+		}
+		if r.Limit > 0 {
+			claims, err := t.claimWebhook(webhookRow, r, now, until, bodies)
+			if err != nil {
+				return err
+			}
+			if len(claims) > 0 {
+				secrets, err := t.signingSecrets(r.WebhookID, webhookRow, secret, now)
+				if err != nil {
+					return err
+				}
+				for i := range claims {
+					claims[i].URL, claims[i].Secrets = url, secrets
+				}
+			}
+			out.Claims = append(out.Claims, claims...)
+		}
+		var next sql.NullInt64
+		if err := t.queryRow(`SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ? AND state = 'pending'`,
+			webhookRow).Scan(&next); err != nil {
+			return fmt.Errorf("next due of %s: %w", r.WebhookID, err)
+		}
+		if next.Valid {
+			out.NextDue[r.WebhookID] = fromMillis(next.Int64)
+		}
+	}
+	return nil
 }
 
 // signingSecrets returns the secrets to sign a webhook's deliveries with now: the current
@@ -123,47 +147,81 @@ func (t *tx) signingSecrets(webhookID string, webhookRow int64, stored string, n
 	return WebhookSecrets{Current: cur, Old: old}.All(), nil
 }
 
-func (t *tx) claimWebhook(webhookRow int64, r ClaimRequest, now, until time.Time, bodies map[int64][]byte) ([]Claim, error) {
-	rows, err := t.query(`SELECT d.id, d.public_id, d.attempts, d.manual, d.event_id, e.public_id, e.event_type
-		FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.webhook_id = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
-		ORDER BY d.next_attempt_at, d.id LIMIT ?`, webhookRow, millis(now), r.Limit)
+// claimWebhook leases up to r.Limit due deliveries of one webhook with one UPDATE … RETURNING,
+// then reads the events they carry in one query.
+func (t *tx) claimWebhook(webhookRow int64, r ClaimRequest, now, until time.Time, bodies map[int64]eventBody) ([]Claim, error) {
+	lease := rand.Int64()
+	rows, err := t.query(`UPDATE deliveries SET state = 'delivering', locked_until = ?, lease_token = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ? AND state = 'pending' AND next_attempt_at <= ?
+		             ORDER BY next_attempt_at, id LIMIT ?)
+		RETURNING id, public_id, attempts, manual, event_id`,
+		millis(until), lease, millis(now), webhookRow, millis(now), r.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("select due deliveries of %s: %w", r.WebhookID, err)
+		return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
 	}
 	var (
-		claims []Claim
-		events []int64
+		claims  []Claim
+		events  []int64
+		missing []int64
 	)
 	for rows.Next() {
-		c := Claim{WebhookID: r.WebhookID, LeaseUntil: until, lease: rand.Int64()}
+		c := Claim{WebhookID: r.WebhookID, LeaseUntil: until, lease: lease}
 		var eventRow int64
-		if err := rows.Scan(&c.row, &c.DeliveryID, &c.Attempts, &c.Manual, &eventRow, &c.EventID, &c.EventType); err != nil {
+		if err := rows.Scan(&c.row, &c.DeliveryID, &c.Attempts, &c.Manual, &eventRow); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("select due deliveries of %s: %w", r.WebhookID, err)
+			return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
+		}
+		if _, ok := bodies[eventRow]; !ok {
+			bodies[eventRow] = eventBody{}
+			missing = append(missing, eventRow)
 		}
 		claims, events = append(claims, c), append(events, eventRow)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("select due deliveries of %s: %w", r.WebhookID, err)
+		return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
+	}
+	if err := t.readEventBodies(missing, bodies); err != nil {
+		return nil, err
 	}
 	for i := range claims {
-		c := &claims[i]
-		if _, err := t.exec(`UPDATE deliveries SET state = 'delivering', locked_until = ?, lease_token = ?, updated_at = ?
-			WHERE id = ?`, millis(until), c.lease, millis(now), c.row); err != nil {
-			return nil, fmt.Errorf("lease delivery %s: %w", c.DeliveryID, err)
-		}
-		body, ok := bodies[events[i]]
-		if !ok {
-			if err := t.queryRow(`SELECT body FROM events WHERE id = ?`, events[i]).Scan(&body); err != nil {
-				return nil, fmt.Errorf("read event %s: %w", c.EventID, err)
-			}
-			bodies[events[i]] = body
-		}
-		c.Body = body
+		e := bodies[events[i]]
+		claims[i].EventID, claims[i].EventType, claims[i].Body = e.id, e.typ, e.body
 	}
 	return claims, nil
+}
+
+// eventBody is what a claim needs of its event.
+type eventBody struct {
+	id, typ string
+	body    []byte
+}
+
+// readEventBodies reads the given events into bodies, all in one query.
+func (t *tx) readEventBodies(ids []int64, bodies map[int64]eventBody) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return fmt.Errorf("encode event ids: %w", err)
+	}
+	rows, err := t.query(`SELECT id, public_id, event_type, body FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			row int64
+			e   eventBody
+		)
+		if err := rows.Scan(&row, &e.id, &e.typ, &e.body); err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		bodies[row] = e
+	}
+	return rows.Err()
 }
 
 // AttemptResult is the outcome of one attempt and what the policy decided next.
@@ -189,65 +247,66 @@ type AttemptResult struct {
 // the delivery's state: the newer claim owns that. Attempts of deleted deliveries are dropped.
 // A delivery whose schedule is used up gets its failure alert queued in the same transaction.
 func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error {
-	alerted := false
-	err := s.write(ctx, func(t *tx) error {
-		alerted = false
-		now := millis(s.now())
-		for _, r := range results {
-			c := r.Claim
-			var (
-				attempts int
-				lease    sql.NullInt64
-			)
-			err := t.queryRow(`SELECT attempts, lease_token FROM deliveries WHERE id = ?`, c.row).Scan(&attempts, &lease)
+	_, err := s.RecordAndClaim(ctx, results, nil, 0)
+	return err
+}
+
+// recordAttempts is RecordAttempts inside a transaction; it reports whether it queued an alert.
+func (t *tx) recordAttempts(results []AttemptResult) (alerted bool, err error) {
+	now := millis(t.db.now())
+	recovered := map[string]bool{} // webhooks whose recovery this batch has noted already
+	for _, r := range results {
+		c := r.Claim
+		lastErr := r.ErrorClass
+		if lastErr == "" && r.StatusCode != 0 && (r.StatusCode < 200 || r.StatusCode > 299) {
+			lastErr = fmt.Sprintf("HTTP %d", r.StatusCode)
+		}
+		var next sql.NullInt64
+		if r.Next == StatePending {
+			next = nullMillis(r.NextAt)
+		}
+		// The common case: the lease still holds, and the attempt moves the delivery on.
+		var attempts int
+		owned := true
+		err := t.queryRow(`UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, manual = 0,
+			locked_until = NULL, lease_token = NULL, last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
+			WHERE id = ? AND lease_token = ? RETURNING attempts`,
+			string(r.Next), next, millis(r.AttemptedAt), nullInt(r.StatusCode), nullString(lastErr), now, c.row, c.lease).Scan(&attempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			// The lease was lost: count the attempt, leave the state to the newer claim.
+			owned = false
+			err = t.queryRow(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING attempts`,
+				now, c.row).Scan(&attempts)
 			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("read delivery %s: %w", c.DeliveryID, err)
-			}
-			if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
-				response_body, response_truncated, error_class, error_message, signature)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				c.row, attempts+1, string(c.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode), r.Duration.Milliseconds(),
-				nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass), nullString(r.ErrorMessage), r.Signature); err != nil {
-				return fmt.Errorf("insert attempt of %s: %w", c.DeliveryID, err)
-			}
-			lastErr := r.ErrorClass
-			if lastErr == "" && r.StatusCode != 0 && (r.StatusCode < 200 || r.StatusCode > 299) {
-				lastErr = fmt.Sprintf("HTTP %d", r.StatusCode)
-			}
-			if lease.Valid && lease.Int64 == c.lease {
-				var next sql.NullInt64
-				if r.Next == StatePending {
-					next = nullMillis(r.NextAt)
-				}
-				_, err = t.exec(`UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, manual = 0,
-					locked_until = NULL, lease_token = NULL, last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
-					WHERE id = ?`, string(r.Next), next, millis(r.AttemptedAt), nullInt(r.StatusCode), nullString(lastErr), now, c.row)
-			} else {
-				_, err = t.exec(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ?`, now, c.row)
-			}
-			if err != nil {
-				return fmt.Errorf("update delivery %s: %w", c.DeliveryID, err)
-			}
-			if lease.Valid && lease.Int64 == c.lease {
-				queued, err := t.noteForAlerts(r, attempts+1, lastErr, now) // see alert.go
-				if err != nil {
-					return err
-				}
-				alerted = alerted || queued
+				continue // deleted with its webhook
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record attempts: %w", err)
+		if err != nil {
+			return false, fmt.Errorf("update delivery %s: %w", c.DeliveryID, err)
+		}
+		if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
+			response_body, response_truncated, error_class, error_message, signature)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			c.row, attempts, string(c.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode), r.Duration.Milliseconds(),
+			nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass), nullString(r.ErrorMessage), r.Signature); err != nil {
+			return false, fmt.Errorf("insert attempt of %s: %w", c.DeliveryID, err)
+		}
+		if !owned || r.Next == StateSucceeded && recovered[c.WebhookID] {
+			continue
+		}
+		queued, err := t.noteForAlerts(r, attempts, lastErr, now) // see alert.go
+		if err != nil {
+			return false, err
+		}
+		alerted = alerted || queued
+		switch r.Next {
+		case StateSucceeded:
+			recovered[c.WebhookID] = true
+		case StateFailed:
+			delete(recovered, c.WebhookID)
+		}
 	}
-	if alerted {
-		s.notifyAlertQueued()
-	}
-	return nil
+	return alerted, nil
 }
 
 func nonNil(b []byte) []byte {

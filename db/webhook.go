@@ -97,6 +97,7 @@ func (s *DB) CreateWebhook(ctx context.Context, n NewWebhook) (Webhook, error) {
 	}
 	w.UpdatedAt = w.CreatedAt
 	err = s.write(ctx, func(t *tx) error {
+		t.webhooksChanged()
 		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.URL, w.Description, types, s.box.seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now))
 		return translate(err)
@@ -167,6 +168,7 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (Web
 		}
 		now := s.now()
 		w.UpdatedAt = now.Truncate(time.Millisecond)
+		t.webhooksChanged()
 		if _, err := t.exec(`UPDATE webhooks SET url = ?, description = ?, event_types = ?, enabled = ?, updated_at = ?
 			WHERE public_id = ?`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
 			return err
@@ -185,6 +187,7 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (Web
 // DeleteWebhook removes a webhook together with its deliveries and their attempts.
 func (s *DB) DeleteWebhook(ctx context.Context, id string) error {
 	err := s.write(ctx, func(t *tx) error {
+		t.webhooksChanged()
 		res, err := t.exec(`DELETE FROM webhooks WHERE public_id = ?`, id)
 		if err != nil {
 			return err
@@ -200,8 +203,24 @@ func (s *DB) DeleteWebhook(ctx context.Context, id string) error {
 	return nil
 }
 
-// enabledWebhooks lists what fan-out needs of every enabled webhook.
+// webhooksChanged drops the fan-out targets cached in this transaction.
+func (t *tx) webhooksChanged() { t.targets, t.targetsLoaded = nil, false }
+
+// enabledWebhooks lists what fan-out needs of every enabled webhook. It is read once per
+// transaction: under load one group carries dozens of ingests.
 func (t *tx) enabledWebhooks() ([]fanoutTarget, error) {
+	if t.targetsLoaded {
+		return t.targets, nil
+	}
+	targets, err := t.loadEnabledWebhooks()
+	if err != nil {
+		return nil, err
+	}
+	t.targets, t.targetsLoaded = targets, true
+	return targets, nil
+}
+
+func (t *tx) loadEnabledWebhooks() ([]fanoutTarget, error) {
 	rows, err := t.query(`SELECT id, public_id, event_types FROM webhooks WHERE enabled = 1`)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -13,6 +14,10 @@ type tx struct {
 	db  *DB
 	sql *sql.Tx
 	due []string
+	// targets caches the enabled webhooks for fan-out across the ops of one group; a
+	// webhook write in the group clears it.
+	targets       []fanoutTarget
+	targetsLoaded bool
 }
 
 // writeOp is one caller's unit of work inside a commit group.
@@ -26,8 +31,10 @@ type writeOp struct {
 // write runs fn in a transaction on the single writer connection and returns once that
 // transaction has committed (or failed). Concurrent calls are folded into one transaction
 // (group commit): SQLite's cost is per commit, not per row, so under load many callers share
-// one fsync. Each fn runs inside its own SAVEPOINT, so one caller's error undoes only its own
-// changes. fn may run long after ctx is cancelled and must not block on anything but SQL.
+// one commit. If one fn fails, the group is rolled back and every fn of it runs again in a
+// transaction of its own, so one caller's error undoes only its own changes. fn may
+// therefore run twice, must set its results afresh each time, and may run long after ctx is
+// cancelled; it must not block on anything but SQL.
 func (s *DB) write(ctx context.Context, fn func(*tx) error) error {
 	op := &writeOp{fn: fn, done: make(chan struct{})}
 	select {
@@ -75,56 +82,58 @@ func (s *DB) writeLoop(maxGroup int) {
 }
 
 // commitGroup runs every op of the group in one transaction and sets each op's err.
+//
+// Isolation between ops is optimistic: a savepoint per op would cost two statements and a
+// statement journal per op on the hot path, while ops almost never fail. When one does, the
+// whole group is undone and replayed one op per transaction.
 func (s *DB) commitGroup(group []*writeOp) {
+	if err := s.runGroup(group); err == nil || len(group) == 1 || !errors.Is(err, errOpFailed) {
+		return
+	}
+	for _, op := range group {
+		op.err, op.due = nil, nil
+		s.runGroup([]*writeOp{op})
+	}
+}
+
+// errOpFailed tells commitGroup that an op failed and its group was rolled back.
+var errOpFailed = errors.New("an operation of the group failed")
+
+// runGroup runs ops in one transaction. When an op of a group of several fails it rolls
+// back and returns errOpFailed without setting errors; otherwise every op's err is final.
+func (s *DB) runGroup(ops []*writeOp) error {
 	ctx := context.Background()
-	fail := func(err error) {
-		for _, op := range group {
+	fail := func(err error) error {
+		for _, op := range ops {
 			if op.err == nil {
 				op.err = err
 			}
 			op.due = nil
 		}
+		return err
 	}
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		fail(fmt.Errorf("begin transaction: %w", err))
-		return
+		return fail(fmt.Errorf("begin transaction: %w", err))
 	}
 	t := &tx{ctx: ctx, db: s, sql: sqlTx}
-	if len(group) == 1 {
-		op := group[0]
-		op.err = runOp(t, op)
-		if op.err != nil {
+	for _, op := range ops {
+		if err := runOp(t, op); err != nil {
 			sqlTx.Rollback()
-			op.due = nil
-			return
-		}
-	} else {
-		for _, op := range group {
-			if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT op"); err != nil {
-				sqlTx.Rollback()
-				fail(fmt.Errorf("savepoint: %w", err))
-				return
-			}
-			op.err = runOp(t, op)
-			if op.err != nil {
-				op.due = nil
-				if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO op"); err != nil {
-					sqlTx.Rollback()
-					fail(fmt.Errorf("roll back to savepoint: %w", err))
-					return
+			if len(ops) > 1 {
+				for _, op := range ops {
+					op.due = nil
 				}
+				return errOpFailed
 			}
-			if _, err := sqlTx.ExecContext(ctx, "RELEASE op"); err != nil {
-				sqlTx.Rollback()
-				fail(fmt.Errorf("release savepoint: %w", err))
-				return
-			}
+			op.err, op.due = err, nil
+			return err
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		fail(fmt.Errorf("commit: %w", err))
+		return fail(fmt.Errorf("commit: %w", err))
 	}
+	return nil
 }
 
 // runOp calls op.fn, turning a panic into an error so one bad write cannot kill the loop

@@ -38,7 +38,8 @@ func setting(t *testing.T, s *DB, key string) (string, bool) {
 
 // TestWriteGroupIsolatesFailures holds the write loop on one op so that every other op
 // queues up behind it, then checks that the queued ops ran as one group (one transaction)
-// in which a failing op and a panicking op undo only their own changes.
+// and that, when one fails and one panics, the group is replayed op by op so that those two
+// undo only their own changes.
 func TestWriteGroupIsolatesFailures(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -66,11 +67,11 @@ func TestWriteGroupIsolatesFailures(t *testing.T) {
 
 		const n = 20
 		errs := make([]error, n)
-		txs := make([]*sql.Tx, n)
+		txs := make([][]*sql.Tx, n) // every transaction each op ran in, in order
 		for i := range n {
 			wg.Go(func() {
 				errs[i] = s.write(context.Background(), func(t *tx) error {
-					txs[i] = t.sql
+					txs[i] = append(txs[i], t.sql)
 					key := fmt.Sprintf("k%02d", i)
 					if _, err := t.exec(`INSERT INTO settings (key, value) VALUES (?, ?)`, key, "v"); err != nil {
 						return err
@@ -104,8 +105,29 @@ func TestWriteGroupIsolatesFailures(t *testing.T) {
 				assert.NoError(t, errs[i], "op %d", i)
 				assert.True(t, stored, "op %d committed", i)
 			}
-			assert.Same(t, txs[0], txs[i], "op %d shared the group's transaction", i)
 		}
+		// The group ran until its first failure, then each op ran again alone: ops queued
+		// after the failing one ran only alone.
+		var group *sql.Tx
+		inGroup := 0
+		for i := range n {
+			require.NotEmpty(t, txs[i], "op %d ran", i)
+			require.LessOrEqual(t, len(txs[i]), 2, "op %d ran at most twice", i)
+			if len(txs[i]) == 2 {
+				if group == nil {
+					group = txs[i][0]
+				}
+				assert.Same(t, group, txs[i][0], "op %d shared the group's transaction", i)
+				inGroup++
+			}
+			last := txs[i][len(txs[i])-1]
+			for j := range n {
+				if j != i && len(txs[j]) > 0 {
+					assert.NotSame(t, txs[j][len(txs[j])-1], last, "ops %d and %d were replayed apart", i, j)
+				}
+			}
+		}
+		assert.GreaterOrEqual(t, inGroup, 1, "the ops ran as a group first")
 		mu.Lock()
 		defer mu.Unlock()
 		assert.Len(t, due, n-2, "only committed ops announce due work")
@@ -114,7 +136,43 @@ func TestWriteGroupIsolatesFailures(t *testing.T) {
 	})
 }
 
-// TestWriteSingleOpFailureRollsBack covers the group of one, which runs without a savepoint.
+// TestWriteGroupRunsOnceWhenNothingFails: the replay is only for groups with a failure.
+func TestWriteGroupRunsOnceWhenNothingFails(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := openTest(t)
+		hold, held := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			assert.NoError(t, s.write(context.Background(), func(*tx) error {
+				close(held)
+				<-hold
+				return nil
+			}))
+		})
+		<-held
+		const n = 10
+		runs := make([][]*sql.Tx, n)
+		for i := range n {
+			wg.Go(func() {
+				assert.NoError(t, s.write(context.Background(), func(t *tx) error {
+					runs[i] = append(runs[i], t.sql)
+					_, err := t.exec(`INSERT INTO settings (key, value) VALUES (?, 'v')`, fmt.Sprintf("ok%d", i))
+					return err
+				}))
+			})
+		}
+		synctest.Wait()
+		close(hold)
+		wg.Wait()
+		for i := range n {
+			require.Len(t, runs[i], 1, "op %d ran once", i)
+			assert.Same(t, runs[0][0], runs[i][0], "op %d shared the group's transaction", i)
+		}
+	})
+}
+
+// TestWriteSingleOpFailureRollsBack covers the group of one.
 func TestWriteSingleOpFailureRollsBack(t *testing.T) {
 	t.Parallel()
 	s := openTest(t)
@@ -149,4 +207,47 @@ func TestWriteConstraintErrorIsConflict(t *testing.T) {
 	}
 	require.NoError(t, s.write(t.Context(), insert))
 	assert.ErrorIs(t, s.write(t.Context(), insert), ErrConflict)
+}
+
+// TestFanOutSeesWebhooksCreatedEarlierInTheSameGroup: fan-out reads the enabled webhooks
+// once per group, and a webhook written earlier in the group must not be missed.
+func TestFanOutSeesWebhooksCreatedEarlierInTheSameGroup(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := openTest(t)
+		hold, held := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			assert.NoError(t, s.write(context.Background(), func(*tx) error {
+				close(held)
+				<-hold
+				return nil
+			}))
+		})
+		<-held
+		// Queued in this order behind the held op, so they run as one group: an ingest that
+		// loads the (empty) list of webhooks, a new webhook, then a second ingest.
+		var first, second []IngestResult
+		ingest := func(out *[]IngestResult) {
+			res, err := s.CreateEvents(context.Background(), []NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
+			assert.NoError(t, err)
+			*out = res
+		}
+		wg.Go(func() { ingest(&first) })
+		synctest.Wait()
+		wg.Go(func() {
+			_, err := s.CreateWebhook(context.Background(), NewWebhook{URL: "https://x.test/", EventTypes: []string{"*"},
+				Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true})
+			assert.NoError(t, err)
+		})
+		synctest.Wait()
+		wg.Go(func() { ingest(&second) })
+		synctest.Wait()
+		close(hold)
+		wg.Wait()
+		require.Len(t, first, 1)
+		require.Len(t, second, 1)
+		assert.Equal(t, 0, first[0].Deliveries, "no webhook existed yet")
+		assert.Equal(t, 1, second[0].Deliveries, "the webhook created earlier in the group gets the event")
+	})
 }

@@ -47,15 +47,8 @@ type Engine struct {
 	lease time.Duration
 
 	wake chan struct{}
-	mu   sync.Mutex // guards the inbox below, filled by other goroutines
-	due  map[string]struct{}
-	done []completion
-}
-
-// completion tells the run loop that an attempt has been recorded.
-type completion struct {
-	webhookID string
-	nextAt    time.Time // when the delivery is due again; zero if it is final
+	mu   sync.Mutex          // guards due, filled by the database's write loop
+	due  map[string]struct{} // webhooks announced as having due work
 }
 
 // NewEngine returns an engine over store and subscribes it to store's commit notifications,
@@ -127,13 +120,6 @@ func (e *Engine) Wake() {
 	}
 }
 
-func (e *Engine) complete(c []completion) {
-	e.mu.Lock()
-	e.done = append(e.done, c...)
-	e.mu.Unlock()
-	e.Wake()
-}
-
 // loopState is owned by the Run goroutine.
 type loopState struct {
 	nextDue    map[string]time.Time // webhooks with pending work, and when it is due
@@ -146,15 +132,37 @@ type loopState struct {
 
 // Run delivers until ctx is cancelled, then stops claiming, lets attempts in flight finish
 // (each is bounded by the delivery timeout), records them, and returns.
+//
+// Each turn of the loop is one database call: it records the results that came back since
+// the last turn and claims due work for the slots they freed, in one transaction. While that
+// call waits for the writer, more results queue up and go into the next turn, so the batches
+// grow with the load.
 func (e *Engine) Run(ctx context.Context) error {
 	st := &loopState{nextDue: map[string]time.Time{}, inFlight: map[string]int{}}
+	// Every slot holds its attempt's result until the loop takes it, so sends never block.
 	results := make(chan db.AttemptResult, e.o.Concurrency)
-	var attempts, recorder sync.WaitGroup
-	recorder.Go(func() { e.record(context.WithoutCancel(ctx), results) })
+	var (
+		attempts sync.WaitGroup
+		pending  []db.AttemptResult // taken from results, not recorded yet
+	)
+	take := func(r db.AttemptResult) {
+		st.total--
+		if st.inFlight[r.Claim.WebhookID]--; st.inFlight[r.Claim.WebhookID] <= 0 {
+			delete(st.inFlight, r.Claim.WebhookID)
+		}
+		pending = append(pending, r)
+	}
 	defer func() {
+		// Stopping: no more claims; wait for the attempts in flight and record everything.
 		attempts.Wait()
-		close(results)
-		recorder.Wait()
+		for len(results) > 0 {
+			take(<-results)
+		}
+		if len(pending) > 0 {
+			if _, err := e.store.RecordAndClaim(context.WithoutCancel(ctx), pending, nil, e.lease); err != nil {
+				e.o.Logger.Error("record attempts", "err", err, "count", len(pending))
+			}
+		}
 	}()
 
 	timer := time.NewTimer(0)
@@ -162,6 +170,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		now := time.Now()
 		e.drainInbox(st, now)
+		for len(results) > 0 {
+			take(<-results)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -174,20 +185,29 @@ func (e *Engine) Run(ctx context.Context) error {
 		if !now.Before(st.nextResync) {
 			e.resync(ctx, st, now)
 		}
+		var reqs []db.ClaimRequest
 		if !now.Before(st.retryAt) {
-			claims, err := e.claim(ctx, st, now)
+			reqs = e.claimRequests(st, now)
+		}
+		if len(pending) > 0 || len(reqs) > 0 {
+			// Results are recorded even when ctx ends meanwhile: they happened.
+			claimed, err := e.store.RecordAndClaim(context.WithoutCancel(ctx), pending, reqs, e.lease)
 			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				e.o.Logger.Error("claim due deliveries", "err", err)
+				// Unrecorded attempts keep their leases until the rescuer requeues them: they are
+				// attempted again rather than lost.
+				e.o.Logger.Error("record attempts and claim due deliveries", "err", err, "results", len(pending))
 				st.retryAt = now.Add(time.Second)
+			} else {
+				e.recorded(st, pending)
+				e.claimed(st, reqs, claimed)
+				for _, c := range claimed.Claims {
+					st.inFlight[c.WebhookID]++
+					st.total++
+					attempts.Go(func() { results <- e.attempt(context.WithoutCancel(ctx), c) })
+				}
 			}
-			for _, c := range claims {
-				st.inFlight[c.WebhookID]++
-				st.total++
-				attempts.Go(func() { results <- e.attempt(context.WithoutCancel(ctx), c) })
-			}
+			clear(pending)
+			pending = pending[:0]
 		}
 		timer.Reset(e.sleep(st, now))
 		select {
@@ -195,28 +215,33 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		case <-e.wake:
 		case <-timer.C:
+		case r := <-results:
+			take(r)
 		}
 	}
 }
 
-// drainInbox applies notifications and completions posted by other goroutines.
+// drainInbox applies the database's notifications of due work.
 func (e *Engine) drainInbox(st *loopState, now time.Time) {
 	e.mu.Lock()
-	due, done := e.due, e.done
-	e.due, e.done = map[string]struct{}{}, nil
+	due := e.due
+	e.due = map[string]struct{}{}
 	e.mu.Unlock()
 	for id := range due {
 		st.nextDue[id] = now
 	}
-	for _, c := range done {
-		st.total--
-		if st.inFlight[c.webhookID]--; st.inFlight[c.webhookID] <= 0 {
-			delete(st.inFlight, c.webhookID)
+}
+
+// recorded notes, after their commit, when the recorded deliveries are due again.
+func (e *Engine) recorded(st *loopState, results []db.AttemptResult) {
+	for _, r := range results {
+		e.logResult(r)
+		if r.Next != db.StatePending {
+			continue
 		}
-		if !c.nextAt.IsZero() {
-			if t, ok := st.nextDue[c.webhookID]; !ok || c.nextAt.Before(t) {
-				st.nextDue[c.webhookID] = c.nextAt
-			}
+		w := r.Claim.WebhookID
+		if t, ok := st.nextDue[w]; !ok || r.NextAt.Before(t) {
+			st.nextDue[w] = r.NextAt
 		}
 	}
 }
@@ -240,8 +265,8 @@ func (e *Engine) resync(ctx context.Context, st *loopState, now time.Time) {
 	st.nextResync = now.Add(e.o.ResyncInterval)
 }
 
-// claim leases as much due work as the free slots allow, per webhook.
-func (e *Engine) claim(ctx context.Context, st *loopState, now time.Time) ([]db.Claim, error) {
+// claimRequests asks for as much due work as the free slots allow, per webhook.
+func (e *Engine) claimRequests(st *loopState, now time.Time) []db.ClaimRequest {
 	free := e.o.Concurrency - st.total
 	var reqs []db.ClaimRequest
 	for id, at := range st.nextDue {
@@ -255,13 +280,11 @@ func (e *Engine) claim(ctx context.Context, st *loopState, now time.Time) ([]db.
 		reqs = append(reqs, db.ClaimRequest{WebhookID: id, Limit: n})
 		free -= n
 	}
-	if len(reqs) == 0 {
-		return nil, nil
-	}
-	res, err := e.store.ClaimDue(ctx, reqs, e.lease)
-	if err != nil {
-		return nil, err
-	}
+	return reqs
+}
+
+// claimed updates the schedule with what the database said is left after a claim.
+func (e *Engine) claimed(st *loopState, reqs []db.ClaimRequest, res db.Claimed) {
 	for _, r := range reqs {
 		if at, ok := res.NextDue[r.WebhookID]; ok {
 			st.nextDue[r.WebhookID] = at
@@ -269,7 +292,6 @@ func (e *Engine) claim(ctx context.Context, st *loopState, now time.Time) ([]db.
 			delete(st.nextDue, r.WebhookID)
 		}
 	}
-	return res.Claims, nil
 }
 
 // sleep returns how long the loop may wait before something is due: the earliest due
@@ -292,46 +314,6 @@ func (e *Engine) sleep(st *loopState, now time.Time) time.Duration {
 		}
 	}
 	return max(next.Sub(now), 0)
-}
-
-// record writes attempt results in batches, then frees their slots in the run loop. One
-// transaction per batch rather than per attempt is what lets the writer keep up.
-func (e *Engine) record(ctx context.Context, results <-chan db.AttemptResult) {
-	batch := make([]db.AttemptResult, 0, e.o.Concurrency)
-	for r := range results {
-		batch = append(batch[:0], r)
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case r, ok := <-results:
-				if !ok {
-					break more
-				}
-				batch = append(batch, r)
-			default:
-				break more
-			}
-		}
-		done := make([]completion, len(batch))
-		if err := e.store.RecordAttempts(ctx, batch); err != nil {
-			// The leases will expire and the rescuer will requeue these deliveries: they are
-			// attempted again rather than lost.
-			e.o.Logger.Error("record attempts", "err", err, "count", len(batch))
-			for i, r := range batch {
-				done[i] = completion{webhookID: r.Claim.WebhookID}
-			}
-		} else {
-			for i, r := range batch {
-				done[i] = completion{webhookID: r.Claim.WebhookID}
-				if r.Next == db.StatePending {
-					done[i].nextAt = r.NextAt
-				}
-				e.logResult(r)
-			}
-		}
-		e.complete(done)
-		clear(batch)
-	}
 }
 
 func (e *Engine) logResult(r db.AttemptResult) {

@@ -87,12 +87,23 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			s.logger().LogAttrs(r.Context(), slog.LevelInfo, "http request",
+			s.logger().LogAttrs(r.Context(), requestLogLevel(r, status), "http request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", status),
 				slog.Duration("duration", time.Since(start)), slog.String("request_id", requestID(r.Context())))
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+// requestLogLevel is Info, except Debug for successful ingests and health probes: those come
+// thousands of times a second, or every few seconds forever, and would drown everything else.
+// A refused ingest is still logged at Info.
+func requestLogLevel(r *http.Request, status int) slog.Level {
+	if status < 400 && (r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v1/events") ||
+		r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // recoverPanics turns a panic in a handler into a logged 500 with the JSON error body, so

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -78,7 +79,7 @@ func get(t *testing.T, ts *httptest.Server, path string) *httptest.ResponseRecor
 func TestRequestLogHasNoTokensOrBodies(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
-	srv := &handlers.Server{DB: dbtest.New(t), Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	srv := &handlers.Server{DB: dbtest.New(t), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		IngestToken: ingestToken, AdminToken: adminToken}
 	h := srv.Routes()
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/events?secret=query-value",
@@ -100,6 +101,37 @@ func TestRequestLogHasNoTokensOrBodies(t *testing.T) {
 	for _, secret := range []string{ingestToken, "body-value", "query-value"} {
 		assert.NotContains(t, out, secret)
 	}
+}
+
+// TestRequestLogLevels: successful ingests and health probes are logged at debug, since they
+// come by the thousand; everything else, refused ingests included, at info.
+func TestRequestLogLevels(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	srv := &handlers.Server{DB: dbtest.New(t), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		IngestToken: ingestToken, AdminToken: adminToken}
+	h := srv.Routes()
+	n := 0
+	do := func(method, path, token, body string) string {
+		n++
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Request-Id", fmt.Sprintf("level-test-%d", n))
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		for _, line := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(line, "request_id="+req.Header.Get("X-Request-Id")+" ") || strings.HasSuffix(line, "request_id="+req.Header.Get("X-Request-Id")) {
+				return line
+			}
+		}
+		t.Fatalf("no log line for %s %s", method, path)
+		return ""
+	}
+	assert.Contains(t, do(http.MethodPost, "/api/v1/events", ingestToken, `{"eventType":"a.b","data":{}}`), "level=DEBUG")
+	assert.Contains(t, do(http.MethodPost, "/api/v1/events", ingestToken, `{"eventType":"a..b","data":{}}`), "level=INFO")
+	assert.Contains(t, do(http.MethodPost, "/api/v1/events", "wrong", `{}`), "level=INFO")
+	assert.Contains(t, do(http.MethodGet, "/healthz", "", ""), "level=DEBUG")
+	assert.Contains(t, do(http.MethodGet, "/api/v1/webhooks", adminToken, ""), "level=INFO")
 }
 
 func TestUnknownAPIRoutesAndMethodsAnswerJSON(t *testing.T) {
