@@ -488,3 +488,36 @@ func TestAlertEmailLinksOpenInTheUI(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, rec.Code)
 	assert.Equal(t, http.StatusNotFound, b.get(rec.Header().Get("Location")).Code)
 }
+
+func TestAlertCardListsTheFirst20DeliveriesAndCountsTheRest(t *testing.T) {
+	t.Parallel()
+	e, sender, _ := newUIAlertEnv(t, true)
+	b := e.signedIn()
+	wh := dbtest.Webhook(t, e.store, "https://a.test/hook")
+	var failed []string
+	for i := range 26 {
+		dbtest.Event(t, e.store, "order.paid", i)
+		failed = append(failed, dbtest.Fail(t, e.store, wh.ID, 503).DeliveryID)
+		if i == 0 {
+			tick(t, sender) // the immediate alert; the other 25 fold into one digest
+		}
+	}
+	tick(t, sender)
+
+	var digest *goquery.Selection
+	testid(doc(t, b.get("/alerts")), "alert").Each(func(_ int, s *goquery.Selection) {
+		if s.AttrOr("data-kind", "") == "digest" {
+			digest = s
+		}
+	})
+	require.NotNil(t, digest)
+	assert.Equal(t, "25 failed deliveries", text(testid(digest, "alert-delivery-count")))
+	var links []string
+	testid(digest, "alert-delivery").Each(func(_ int, s *goquery.Selection) {
+		links = append(links, strings.TrimPrefix(s.AttrOr("href", ""), "/deliveries/"))
+	})
+	assert.Equal(t, failed[1:21], links, "the first 20, oldest first")
+	more := testid(digest, "alert-more")
+	assert.Equal(t, "and 5 more", text(more))
+	assert.Equal(t, "/deliveries?status=failed&webhook="+wh.ID, more.AttrOr("href", ""))
+}

@@ -25,12 +25,12 @@ func (s *Server) rotateSecretPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Rotate secret", Nav: "webhooks"},
-		views.RotateSecretPage(views.RotateForm{Webhook: wh, GracePeriod: defaultGraceInput, Old: ws.Old}))
+		views.RotateSecretPage(views.RotateForm{Webhook: wh, GracePeriod: defaultGraceInput, Old: ws.Old, Now: s.now()}))
 }
 
 // rotateSecretForm rotates the webhook's secret by the API's rules (rotateRequest.validate,
-// db.RotateSecret) and shows the outcome: the new secret, hidden until revealed, and when
-// the old ones stop signing. Bad input comes back with messages and 422.
+// db.RotateSecret) and goes back to the webhook page with a message that says so once. Bad
+// input comes back with messages and 422.
 func (s *Server) rotateSecretForm(w http.ResponseWriter, r *http.Request) {
 	wh, ok := s.findWebhook(w, r)
 	if !ok {
@@ -38,7 +38,7 @@ func (s *Server) rotateSecretForm(w http.ResponseWriter, r *http.Request) {
 	}
 	f := views.RotateForm{
 		Webhook: wh, Secret: strings.TrimSpace(r.PostFormValue("secret")),
-		GracePeriod: strings.TrimSpace(r.PostFormValue("grace_period")), Errors: map[string]string{},
+		GracePeriod: strings.TrimSpace(r.PostFormValue("grace_period")), Errors: map[string]string{}, Now: s.now(),
 	}
 	var req rotateRequest
 	if f.Secret != "" {
@@ -54,8 +54,16 @@ func (s *Server) rotateSecretForm(w http.ResponseWriter, r *http.Request) {
 		var ws db.WebhookSecrets
 		ws, err = s.DB.RotateSecret(r.Context(), wh.ID, rot.Secret, rot.GracePeriod)
 		if err == nil {
-			wh.Secret = ws.Current
-			s.page(w, r, http.StatusOK, views.Page{Title: "Secret rotated", Nav: "webhooks"}, views.SecretRotatedPage(wh, ws.Old, s.now()))
+			// Back to the webhook page, where the new secret is hidden until revealed and the
+			// old ones are listed by expiry: a reload there cannot rotate a second time.
+			msg := "Secret rotated: deliveries are signed with the new secret from now on. Reveal it below and give it to the receiver"
+			if len(ws.Old) > 0 {
+				msg += " before " + views.Abs(ws.Old[0].ExpiresAt) + ", when the old secret stops signing."
+			} else {
+				msg += " now: the old secret no longer signs."
+			}
+			s.flash(w, r, msg)
+			redirect(w, r, "/webhooks/"+wh.ID)
 			return
 		}
 	}

@@ -34,38 +34,37 @@ func TestRotateSecretFromTheWebhookPage(t *testing.T) {
 	assert.Equal(t, "24h", form.Find("#grace_period").AttrOr("value", ""), "24 hours by default")
 	assert.Equal(t, "", form.Find("#secret").AttrOr("value", ""))
 	assert.Equal(t, path, testid(form, "rotate-form").AttrOr("action", ""))
+	assert.Equal(t, "none signing", text(testid(form, "no-old-secrets")))
 	assert.NotContains(t, rec.Body.String(), old)
 	got, err := e.store.FindWebhook(t.Context(), wh.ID)
 	require.NoError(t, err)
 	assert.Equal(t, old, got.Secret, "asking rotates nothing")
 
-	// A chosen secret and grace period.
+	// A chosen secret and grace period. The answer goes back to the webhook page, so a
+	// reload there cannot rotate again.
 	e.clock.Add(time.Minute)
 	chosen := webhook.NewSecret()
 	rec = b.post(path, url.Values{"secret": {" " + chosen + " "}, "grace_period": {"90m"}})
-	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
-	done := doc(t, rec)
-	assert.Contains(t, text(testid(done, "rotated")), "signed with the new secret from now on")
+	require.Equal(t, http.StatusSeeOther, rec.Code, rec.Body.String())
+	assert.Equal(t, "/webhooks/"+wh.ID, rec.Header().Get("Location"))
+	got, err = e.store.FindWebhook(t.Context(), wh.ID)
+	require.NoError(t, err)
+	assert.Equal(t, chosen, got.Secret)
+
+	rec = b.get("/webhooks/" + wh.ID)
+	page = doc(t, rec)
+	assert.Equal(t, "Secret rotated: deliveries are signed with the new secret from now on. Reveal it below and give it to "+
+		"the receiver before 2026-03-01 13:31:00 UTC, when the old secret stops signing.", text(testid(page, "flash")))
 	assert.NotContains(t, rec.Body.String(), chosen, "the new secret is hidden until revealed")
 	assert.NotContains(t, rec.Body.String(), old, "old secrets' values are never shown")
-	assert.Equal(t, "/webhooks/"+wh.ID+"/secret", testid(done, "reveal-secret").AttrOr("hx-get", ""))
-	olds := testid(done, "old-secret")
+	assert.Equal(t, "/webhooks/"+wh.ID+"/secret", testid(page, "reveal-secret").AttrOr("hx-get", ""))
+	olds := testid(page, "old-secret")
 	require.Equal(t, 1, olds.Length())
 	assert.Contains(t, text(testid(olds, "old-secret-expires")), "2026-03-01 13:31:00 UTC (in 1 h)")
 	assert.Contains(t, text(olds), "replaced 2026-03-01 12:01:00 UTC")
 	rec = b.htmx(http.MethodGet, "/webhooks/"+wh.ID+"/secret", nil)
 	assert.Equal(t, chosen, text(testid(doc(t, rec), "secret-value")), "revealed, it is the new one")
-
-	got, err = e.store.FindWebhook(t.Context(), wh.ID)
-	require.NoError(t, err)
-	assert.Equal(t, chosen, got.Secret)
-
-	// The webhook page shows when the old secret stops, never its value.
-	rec = b.get("/webhooks/" + wh.ID)
-	page = doc(t, rec)
-	require.Equal(t, 1, testid(page, "old-secret").Length())
-	assert.Contains(t, text(testid(page, "old-secret-expires")), "2026-03-01 13:31:00 UTC")
-	assert.NotContains(t, rec.Body.String(), old)
+	assert.Equal(t, 0, testid(doc(t, b.get("/webhooks/"+wh.ID)), "flash").Length(), "the message shows once")
 
 	// The next delivery is signed with both, the new secret first.
 	dbtest.Event(t, e.store, "order.paid", 1)
@@ -74,7 +73,7 @@ func TestRotateSecretFromTheWebhookPage(t *testing.T) {
 
 	// Empty fields: a generated secret, 24 hours for the one it replaces.
 	rec = b.post(path, url.Values{"secret": {""}, "grace_period": {""}})
-	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, http.StatusSeeOther, rec.Code)
 	ws, err := e.store.FindWebhookSecrets(t.Context(), wh.ID)
 	require.NoError(t, err)
 	_, err = webhook.ParseSecret(ws.Current)
@@ -82,14 +81,18 @@ func TestRotateSecretFromTheWebhookPage(t *testing.T) {
 	assert.NotEqual(t, chosen, ws.Current)
 	require.Len(t, ws.Old, 2)
 	assert.Equal(t, e.clock.Now().Add(24*time.Hour), ws.Old[0].ExpiresAt)
+	assert.Equal(t, 2, testid(doc(t, b.get("/webhooks/"+wh.ID)), "old-secret").Length())
+	form = doc(t, b.get(path))
+	assert.Equal(t, 2, testid(form, "old-secret").Length(), "the form lists the secrets still signing")
+	assert.Contains(t, text(testid(form, "rotate-explanation")), "Older secrets still signing stop at the end of this grace period at the latest.")
 
 	// 0s stops the old secrets at once: the next delivery carries one signature.
-	rec = b.post(path, url.Values{"grace_period": {"0s"}})
-	require.Equal(t, http.StatusOK, rec.Code)
-	done = doc(t, rec)
-	assert.Equal(t, 0, testid(done, "old-secret").Length())
-	assert.Contains(t, text(testid(done, "no-old-secrets")), "none signing")
-	assert.Contains(t, text(testid(done, "rotated")), "The old secret no longer signs")
+	rec = b.htmx(http.MethodPost, path, url.Values{"grace_period": {"0s"}})
+	require.Equal(t, http.StatusNoContent, rec.Code)
+	assert.Equal(t, "/webhooks/"+wh.ID, rec.Header().Get("HX-Redirect"))
+	page = doc(t, b.get("/webhooks/"+wh.ID))
+	assert.Equal(t, 0, testid(page, "old-secret").Length())
+	assert.Contains(t, text(testid(page, "flash")), "give it to the receiver now: the old secret no longer signs.")
 	ws, err = e.store.FindWebhookSecrets(t.Context(), wh.ID)
 	require.NoError(t, err)
 	dbtest.Event(t, e.store, "order.paid", 2)
