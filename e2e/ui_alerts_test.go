@@ -51,6 +51,7 @@ func TestUIAlertForAFailedDelivery(t *testing.T) {
 	banner := u.testid("alerts-banner")
 	u.must("see the alert count", u.expect.Locator(banner.GetByTestId("recent-alerts")).ToHaveText("1 alert raised in the last 24 hours"))
 	u.must("see none unsent", u.expect.Locator(banner.GetByTestId("unsent-alerts")).ToHaveText("0 not sent yet"))
+	u.shot("dashboard-alerts")
 	u.click(banner.GetByRole("link", playwright.LocatorGetByRoleOptions{Name: "See the alerts"}), "See the alerts")
 	u.must("be on the Alerts page", u.expect.Page(u.page).ToHaveURL(regexp.MustCompile(`/alerts$`)))
 	u.must("Alerts is current in the nav", u.expect.Locator(u.testid("nav").Locator(`[aria-current="page"]`)).ToHaveText("Alerts"))
