@@ -580,3 +580,12 @@ func decodeAlertCursor(c string) (int64, error) {
 	}
 	return row, nil
 }
+
+// CountAlertsSince counts alerts raised at or after since, sent or not.
+func (s *DB) CountAlertsSince(ctx context.Context, since time.Time) (int, error) {
+	var n int
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE created_at >= ?`, millis(since)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count alerts since %s: %w", FormatTime(since), err)
+	}
+	return n, nil
+}

@@ -124,6 +124,9 @@ func (s *Server) uiRoutes(r chi.Router) {
 			r.Post("/webhooks/{id}/delete", s.deleteWebhookForm)
 			r.Get("/webhooks/{id}/retry-failed", s.confirmRetryFailed)
 			r.Post("/webhooks/{id}/retry-failed", s.retryFailedForm)
+			r.Get("/webhooks/{id}/rotate-secret", s.rotateSecretPage)
+			r.Post("/webhooks/{id}/rotate-secret", s.rotateSecretForm)
+			r.Get("/webhooks/{id}/deliveries", s.webhookDeliveries)
 
 			r.Get("/deliveries", s.deliveriesPage)
 			r.Get("/deliveries/{id}", s.deliveryPage)
@@ -134,6 +137,9 @@ func (s *Server) uiRoutes(r chi.Router) {
 
 			r.Get("/events", s.eventsPage)
 			r.Get("/events/{id}", s.eventPage)
+
+			r.Get("/alerts", s.alertsPage)
+			r.Post("/alerts/test-email", s.sendTestEmailForm)
 		})
 	})
 }

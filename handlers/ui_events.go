@@ -36,8 +36,19 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	unsent, err := s.DB.CountUnsentAlerts(ctx)
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	recentAlerts, err := s.DB.CountAlertsSince(ctx, s.now().Add(-24*time.Hour))
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Dashboard", Nav: "dashboard"}, views.Dashboard(views.DashboardData{
-		Counts: counts, Failing: failing, RecentFailed: recent, Webhooks: len(whs), Now: s.now(),
+		Counts: counts, Failing: failing, RecentFailed: recent, Webhooks: len(whs),
+		UnsentAlerts: unsent, RecentAlerts: recentAlerts, EmailOff: !s.emailStatus(r).On, Now: s.now(),
 	}))
 }
 

@@ -133,8 +133,13 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	secrets, err := s.DB.FindWebhookSecrets(ctx, wh.ID)
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Webhook " + wh.URL, Nav: "webhooks"}, views.WebhookPage(views.WebhookData{
-		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed, Recent: recent,
+		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed, Recent: recent, OldSecrets: secrets.Old,
 		RevealSecret: r.URL.Query().Get("reveal") == "1", Now: s.now(),
 	}))
 }

@@ -28,6 +28,7 @@ var Nav = []NavItem{
 	{Key: "webhooks", Label: "Webhooks", Href: "/webhooks"},
 	{Key: "deliveries", Label: "Deliveries", Href: "/deliveries"},
 	{Key: "events", Label: "Events", Href: "/events"},
+	{Key: "alerts", Label: "Alerts", Href: "/alerts"},
 }
 
 // Page is what the layout needs to frame a page.

@@ -87,6 +87,14 @@ func (s *Server) Refuse() {
 	s.refuse = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "mail system busy, try later"}
 }
 
+// RefuseWith makes the server answer every message with the given code and text until
+// Accept, e.g. to see how a hostile or unusual answer is shown.
+func (s *Server) RefuseWith(code int, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCodeNotSet, Message: message}
+}
+
 // Accept makes the server take messages again.
 func (s *Server) Accept() {
 	s.mu.Lock()
