@@ -52,6 +52,7 @@ type DB struct {
 	// Writer statements, touched only by the write loop; nil until prepared.
 	stmts      map[string]*sql.Stmt
 	unprepared bool
+	targets    map[string]*claimTarget // by webhook id; see claimTarget
 	ops        chan *writeOp
 	quit       chan struct{}
 	wg         sync.WaitGroup
@@ -120,13 +121,14 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open database reader: %w", err)
 	}
 	s := &DB{
-		Now:    time.Now,
-		box:    box,
-		writer: writer,
-		reader: reader,
-		stmts:  map[string]*sql.Stmt{},
-		ops:    make(chan *writeOp),
-		quit:   make(chan struct{}),
+		Now:     time.Now,
+		box:     box,
+		writer:  writer,
+		reader:  reader,
+		stmts:   map[string]*sql.Stmt{},
+		targets: map[string]*claimTarget{},
+		ops:     make(chan *writeOp),
+		quit:    make(chan struct{}),
 	}
 	s.wg.Go(func() { s.writeLoop(o.MaxGroup) })
 	return s, nil

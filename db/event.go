@@ -92,6 +92,7 @@ func (s *DB) CreateEvents(ctx context.Context, events []NewEvent) ([]IngestResul
 	}
 	results := make([]IngestResult, len(events))
 	err := s.write(ctx, func(t *tx) error {
+		var deliveries [][3]any // public id, event row, webhook row
 		targets, err := t.enabledWebhooks()
 		if err != nil {
 			return fmt.Errorf("list webhooks: %w", err)
@@ -127,20 +128,40 @@ func (s *DB) CreateEvents(ctx context.Context, events []NewEvent) ([]IngestResul
 				return fmt.Errorf("insert event: %w", err)
 			}
 			for _, w := range matched {
-				if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
-					VALUES (?, ?, ?, 'pending', ?, ?, ?)`, newID("dlv"), eventRow, w.rowID, millis(now), millis(now), millis(now)); err != nil {
-					return fmt.Errorf("insert delivery: %w", err)
-				}
+				deliveries = append(deliveries, [3]any{newID("dlv"), eventRow, w.rowID})
 				t.markDue(w.id)
 			}
 			results[i] = IngestResult{EventID: p.id, Deliveries: len(matched)}
 		}
-		return nil
+		return t.insertDeliveries(deliveries, now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create events: %w", err)
 	}
 	return results, nil
+}
+
+// insertDeliveries inserts pending deliveries, due now, with one statement: a fan-out to ten
+// webhooks, or a batch of events, costs one call into SQLite rather than one per row.
+func (t *tx) insertDeliveries(rows [][3]any, now time.Time) error {
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), 512)]
+		rows = rows[len(chunk):]
+		n := paddedRows(len(chunk))
+		args := make([]any, 0, 1+3*n)
+		args = append(args, millis(now))
+		for _, r := range chunk {
+			args = append(args, r[0], r[1], r[2])
+		}
+		args = padArgs(args, 3, n-len(chunk))
+		// Padding rows carry NULLs, which the WHERE leaves out.
+		if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
+			SELECT column1, column2, column3, 'pending', ?1, ?1, ?1 FROM (`+valuesList(n, 3)+`) WHERE column1 IS NOT NULL`,
+			args...); err != nil {
+			return fmt.Errorf("insert deliveries: %w", err)
+		}
+	}
+	return nil
 }
 
 const eventColumns = `public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at`

@@ -3,10 +3,10 @@ package db
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -90,39 +90,34 @@ func (t *tx) claimDue(reqs []ClaimRequest, lease time.Duration, out *Claimed) er
 	until := now.Add(lease)
 	bodies := map[int64]eventBody{} // events fanned out to several webhooks are read once
 	for _, r := range reqs {
-		var (
-			webhookRow int64
-			url        string
-			secret     string
-			enabled    bool
-		)
-		err := t.queryRow(`SELECT id, url, secret, enabled FROM webhooks WHERE public_id = ?`, r.WebhookID).
-			Scan(&webhookRow, &url, &secret, &enabled)
-		if errors.Is(err, sql.ErrNoRows) || err == nil && !enabled {
+		target, err := t.claimTarget(r.WebhookID)
+		if err != nil {
+			return err
+		}
+		if target == nil || !target.enabled {
 			continue
 		}
-		if err != nil {
-			return fmt.Errorf("read webhook %s: %w", r.WebhookID, err)
-		}
+		var claims []Claim
 		if r.Limit > 0 {
-			claims, err := t.claimWebhook(webhookRow, r, now, until, bodies)
-			if err != nil {
+			if claims, err = t.claimWebhook(target.row, r, now, until, bodies); err != nil {
 				return err
 			}
 			if len(claims) > 0 {
-				secrets, err := t.signingSecrets(r.WebhookID, webhookRow, secret, now)
-				if err != nil {
-					return err
-				}
+				secrets := target.secrets(now)
 				for i := range claims {
-					claims[i].URL, claims[i].Secrets = url, secrets
+					claims[i].URL, claims[i].Secrets = target.url, secrets
 				}
 			}
 			out.Claims = append(out.Claims, claims...)
 		}
+		if r.Limit > 0 && len(claims) == r.Limit {
+			// A full claim: more may be due right now, and the engine asks again next turn.
+			out.NextDue[r.WebhookID] = now
+			continue
+		}
 		var next sql.NullInt64
 		if err := t.queryRow(`SELECT min(next_attempt_at) FROM deliveries WHERE webhook_id = ? AND state = 'pending'`,
-			webhookRow).Scan(&next); err != nil {
+			target.row).Scan(&next); err != nil {
 			return fmt.Errorf("next due of %s: %w", r.WebhookID, err)
 		}
 		if next.Valid {
@@ -132,19 +127,69 @@ func (t *tx) claimDue(reqs []ClaimRequest, lease time.Duration, out *Claimed) er
 	return nil
 }
 
-// signingSecrets returns the secrets to sign a webhook's deliveries with now: the current
-// one first, then the old ones still in their grace period, newest first. A receiver that
-// has not switched yet finds its signature last.
-func (t *tx) signingSecrets(webhookID string, webhookRow int64, stored string, now time.Time) ([]string, error) {
-	cur, err := t.db.box.open(webhookID, stored)
+// claimTarget is what claims need of a webhook: where to send and what to sign with.
+type claimTarget struct {
+	row     int64
+	url     string
+	enabled bool
+	current string      // the current secret, decrypted
+	old     []OldSecret // decrypted, newest first; some may have expired since they were read
+}
+
+// secrets returns the secrets to sign with at now: the current one first, then the old ones
+// still in their grace period, newest first. A receiver that has not switched yet finds its
+// signature last.
+func (c *claimTarget) secrets(now time.Time) []string {
+	var live []OldSecret
+	for _, o := range c.old {
+		if o.ExpiresAt.After(now) {
+			live = append(live, o)
+		}
+	}
+	return WebhookSecrets{Current: c.current, Old: live}.All()
+}
+
+// claimTarget returns the webhook's claim target, nil when the webhook does not exist. They
+// are cached on the write loop, since every engine turn claims for the same few webhooks; a
+// webhook write drops its entry (forgetWebhook), and entries read inside a transaction are
+// kept only once it commits. With several processes on one database this cache would need a
+// version check; hookrelay runs one process per SQLite file.
+func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
+	if c, ok := t.db.targets[webhookID]; ok {
+		return c, nil
+	}
+	if c, ok := t.newTargets[webhookID]; ok {
+		return c, nil
+	}
+	var (
+		c      claimTarget
+		stored string
+	)
+	err := t.queryRow(`SELECT id, url, secret, enabled FROM webhooks WHERE public_id = ?`, webhookID).
+		Scan(&c.row, &c.url, &stored, &c.enabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
+		return nil, fmt.Errorf("read webhook %s: %w", webhookID, err)
+	}
+	if c.current, err = t.db.box.open(webhookID, stored); err != nil {
 		return nil, fmt.Errorf("secret of webhook %s: %w", webhookID, err)
 	}
-	old, err := t.db.oldSecrets(t.ctx, t, webhookID, webhookRow, now)
-	if err != nil {
+	if c.old, err = t.db.oldSecrets(t.ctx, t, webhookID, c.row, t.db.now()); err != nil {
 		return nil, fmt.Errorf("old secrets of webhook %s: %w", webhookID, err)
 	}
-	return WebhookSecrets{Current: cur, Old: old}.All(), nil
+	if t.newTargets == nil {
+		t.newTargets = map[string]*claimTarget{}
+	}
+	t.newTargets[webhookID] = &c
+	return &c, nil
+}
+
+// forgetWebhook drops what is cached of a webhook that this transaction changes.
+func (t *tx) forgetWebhook(webhookID string) {
+	delete(t.db.targets, webhookID)
+	delete(t.newTargets, webhookID)
 }
 
 // claimWebhook leases up to r.Limit due deliveries of one webhook with one UPDATE … RETURNING,
@@ -202,11 +247,13 @@ func (t *tx) readEventBodies(ids []int64, bodies map[int64]eventBody) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	list, err := json.Marshal(ids)
-	if err != nil {
-		return fmt.Errorf("encode event ids: %w", err)
+	n := paddedRows(len(ids))
+	args := make([]any, 0, n)
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	rows, err := t.query(`SELECT id, public_id, event_type, body FROM events WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+	args = padArgs(args, 1, n-len(ids))
+	rows, err := t.query(`SELECT id, public_id, event_type, body FROM events WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("read events: %w", err)
 	}
@@ -252,29 +299,106 @@ func (s *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error 
 }
 
 // recordAttempts is RecordAttempts inside a transaction; it reports whether it queued an alert.
+//
+// A batch is recorded with one UPDATE … FROM (VALUES …) and one INSERT … SELECT, not with
+// statements per attempt: at thousands of attempts a second the per-call cost dominates.
+// Attempts whose lease was lost are counted one by one (they are rare).
 func (t *tx) recordAttempts(results []AttemptResult) (alerted bool, err error) {
+	if len(results) == 0 {
+		return false, nil
+	}
 	now := millis(t.db.now())
-	recovered := map[string]bool{} // webhooks whose recovery this batch has noted already
-	for _, r := range results {
-		c := r.Claim
-		lastErr := r.ErrorClass
-		if lastErr == "" && r.StatusCode != 0 && (r.StatusCode < 200 || r.StatusCode > 299) {
-			lastErr = fmt.Sprintf("HTTP %d", r.StatusCode)
+	lastErrs := make([]string, len(results))
+	seen := make(map[int64]bool, len(results))
+	for i, r := range results {
+		if seen[r.Claim.row] {
+			// The same delivery twice in one batch (an attempt that lost its lease and the one
+			// that replaced it): the set statements would number both alike.
+			return t.recordAttemptsOneByOne(results)
 		}
+		seen[r.Claim.row] = true
+		lastErrs[i] = lastError(r)
+	}
+	n := paddedRows(len(results))
+	args := make([]any, 0, 1+n*7)
+	args = append(args, now)
+	for i, r := range results {
+		var next any
+		if r.Next == StatePending {
+			next = millis(r.NextAt)
+		}
+		args = append(args, r.Claim.row, r.Claim.lease, string(r.Next), next, millis(r.AttemptedAt),
+			nullInt(r.StatusCode), nullString(lastErrs[i]))
+	}
+	args = padArgs(args, 7, n-len(results))
+	rows, err := t.query(`UPDATE deliveries SET attempts = deliveries.attempts + 1, state = u.column3,
+		next_attempt_at = u.column4, manual = 0, locked_until = NULL, lease_token = NULL,
+		last_attempt_at = u.column5, last_status_code = u.column6, last_error = u.column7, updated_at = ?
+		FROM (`+valuesList(n, 7)+`) AS u
+		WHERE deliveries.id = u.column1 AND deliveries.lease_token = u.column2
+		RETURNING deliveries.id`, args...)
+	if err != nil {
+		return false, fmt.Errorf("update deliveries: %w", err)
+	}
+	owned := make(map[int64]bool, len(results))
+	for rows.Next() {
+		var row int64
+		if err := rows.Scan(&row); err != nil {
+			rows.Close()
+			return false, fmt.Errorf("update deliveries: %w", err)
+		}
+		owned[row] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("update deliveries: %w", err)
+	}
+	for _, r := range results {
+		if !owned[r.Claim.row] {
+			// The lease was lost: count the attempt, leave the state to the newer claim. A
+			// deleted delivery (its webhook is gone) matches nothing here or below.
+			if _, err := t.exec(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ?`, now, r.Claim.row); err != nil {
+				return false, fmt.Errorf("update delivery %s: %w", r.Claim.DeliveryID, err)
+			}
+		}
+	}
+	args = args[:0]
+	for _, r := range results {
+		args = append(args, r.Claim.row, string(r.Claim.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode),
+			r.Duration.Milliseconds(), nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass),
+			nullString(r.ErrorMessage), r.Signature)
+	}
+	args = padArgs(args, 10, n-len(results))
+	if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
+		response_body, response_truncated, error_class, error_message, signature)
+		SELECT d.id, d.attempts, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9, a.column10
+		FROM (`+valuesList(n, 10)+`) AS a JOIN deliveries d ON d.id = a.column1`, args...); err != nil {
+		return false, fmt.Errorf("insert attempts: %w", err)
+	}
+	return t.afterAttempts(results, lastErrs, func(r AttemptResult) bool { return owned[r.Claim.row] }, now)
+}
+
+// recordAttemptsOneByOne records a batch statement by statement, each attempt numbered after
+// the one before it.
+func (t *tx) recordAttemptsOneByOne(results []AttemptResult) (bool, error) {
+	now := millis(t.db.now())
+	lastErrs := make([]string, len(results))
+	owned := make([]bool, len(results))
+	for i, r := range results {
+		c := r.Claim
+		lastErrs[i] = lastError(r)
 		var next sql.NullInt64
 		if r.Next == StatePending {
 			next = nullMillis(r.NextAt)
 		}
-		// The common case: the lease still holds, and the attempt moves the delivery on.
 		var attempts int
-		owned := true
+		owned[i] = true
 		err := t.queryRow(`UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, manual = 0,
 			locked_until = NULL, lease_token = NULL, last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
 			WHERE id = ? AND lease_token = ? RETURNING attempts`,
-			string(r.Next), next, millis(r.AttemptedAt), nullInt(r.StatusCode), nullString(lastErr), now, c.row, c.lease).Scan(&attempts)
+			string(r.Next), next, millis(r.AttemptedAt), nullInt(r.StatusCode), nullString(lastErrs[i]), now, c.row, c.lease).Scan(&attempts)
 		if errors.Is(err, sql.ErrNoRows) {
-			// The lease was lost: count the attempt, leave the state to the newer claim.
-			owned = false
+			owned[i] = false
 			err = t.queryRow(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING attempts`,
 				now, c.row).Scan(&attempts)
 			if errors.Is(err, sql.ErrNoRows) {
@@ -291,22 +415,82 @@ func (t *tx) recordAttempts(results []AttemptResult) (alerted bool, err error) {
 			nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass), nullString(r.ErrorMessage), r.Signature); err != nil {
 			return false, fmt.Errorf("insert attempt of %s: %w", c.DeliveryID, err)
 		}
-		if !owned || r.Next == StateSucceeded && recovered[c.WebhookID] {
+	}
+	i := -1
+	return t.afterAttempts(results, lastErrs, func(AttemptResult) bool { i++; return owned[i] }, now)
+}
+
+// afterAttempts does what follows recorded attempts: the alert bookkeeping of the attempts
+// that still held their lease (once per webhook for successes), and each webhook's latest
+// attempt, which the dashboard shows.
+func (t *tx) afterAttempts(results []AttemptResult, lastErrs []string, owned func(AttemptResult) bool, now int64) (alerted bool, err error) {
+	recovered := map[string]bool{} // webhooks whose recovery this batch has noted already
+	latest := map[string]int{}     // webhook id → index of its latest owned result
+	for i, r := range results {
+		if !owned(r) {
 			continue
 		}
-		queued, err := t.noteForAlerts(r, attempts, lastErr, now) // see alert.go
+		w := r.Claim.WebhookID
+		if j, ok := latest[w]; !ok || !r.AttemptedAt.Before(results[j].AttemptedAt) {
+			latest[w] = i
+		}
+		if r.Next == StateSucceeded && recovered[w] {
+			continue
+		}
+		queued, err := t.noteForAlerts(r, r.Claim.Attempts+1, lastErrs[i], now) // see alert.go
 		if err != nil {
 			return false, err
 		}
 		alerted = alerted || queued
 		switch r.Next {
 		case StateSucceeded:
-			recovered[c.WebhookID] = true
+			recovered[w] = true
 		case StateFailed:
-			delete(recovered, c.WebhookID)
+			delete(recovered, w)
+		}
+	}
+	for w, i := range latest {
+		r := results[i]
+		if _, err := t.exec(`UPDATE webhooks SET last_attempt_at = ?, last_delivery_id = ?, last_status_code = ?, last_error = ?
+			WHERE public_id = ? AND (last_attempt_at IS NULL OR last_attempt_at <= ?)`,
+			millis(r.AttemptedAt), r.Claim.DeliveryID, nullInt(r.StatusCode), nullString(lastErrs[i]), w, millis(r.AttemptedAt)); err != nil {
+			return false, fmt.Errorf("note latest attempt of %s: %w", w, err)
 		}
 	}
 	return alerted, nil
+}
+
+// paddedRows rounds a batch size up to a power of two, so that multi-row statements come in
+// a few sizes, each prepared once.
+func paddedRows(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
+}
+
+// valuesList returns "VALUES (?, …), …" for rows rows of cols columns.
+func valuesList(rows, cols int) string {
+	row := "(" + strings.Repeat("?, ", cols-1) + "?)"
+	return "VALUES " + strings.Repeat(row+", ", rows-1) + row
+}
+
+// padArgs appends rows of NULLs: padding rows match no delivery, so they change nothing.
+func padArgs(args []any, cols, rows int) []any {
+	for range rows * cols {
+		args = append(args, nil)
+	}
+	return args
+}
+
+// lastError is what a delivery shows as its last error: the error class, or "HTTP nnn" for
+// an answer other than 2xx.
+func lastError(r AttemptResult) string {
+	if r.ErrorClass == "" && r.StatusCode != 0 && (r.StatusCode < 200 || r.StatusCode > 299) {
+		return fmt.Sprintf("HTTP %d", r.StatusCode)
+	}
+	return r.ErrorClass
 }
 
 func nonNil(b []byte) []byte {

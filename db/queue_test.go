@@ -3,6 +3,7 @@ package db_test
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -274,6 +275,40 @@ func TestRecordAttemptsAfterLostLease(t *testing.T) {
 		assert.Equal(t, []int{1, 2}, []int{as[0].Number, as[1].Number})
 		assert.Equal(t, []int{200, 500}, []int{as[0].StatusCode, as[1].StatusCode})
 	})
+	t.Run("both attempts in one batch", func(t *testing.T) {
+		t.Parallel()
+		store, clock := newStore(t)
+		wh := dbtest.Webhook(t, store, "https://wh.test/hook")
+		dbtest.Event(t, store, "a.b", 1)
+		dbtest.Event(t, store, "a.b", 2)
+		first := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 2}).Claims
+		require.Len(t, first, 2)
+		old := first[0]
+		clock.Add(time.Minute)
+		_, err := store.RescueExpired(t.Context())
+		require.NoError(t, err)
+		again := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 2}).Claims
+		require.Len(t, again, 2)
+		var cur db.Claim
+		for _, c := range again {
+			if c.DeliveryID == old.DeliveryID {
+				cur = c
+			}
+		}
+		require.NotEmpty(t, cur.DeliveryID)
+		// The late old attempt and the current one come back in the same batch.
+		require.NoError(t, store.RecordAttempts(t.Context(), []db.AttemptResult{
+			{Claim: old, AttemptedAt: t0, StatusCode: 200, Next: db.StateSucceeded},
+			{Claim: cur, AttemptedAt: clock.Now(), StatusCode: 500, Next: db.StatePending, NextAt: clock.Now().Add(time.Hour)},
+		}))
+		d := dbtest.Delivery(t, store, old.DeliveryID)
+		assert.Equal(t, db.StatePending, d.State, "the current claim owns the state")
+		assert.Equal(t, 2, d.Attempts)
+		as := dbtest.Attempts(t, store, old.DeliveryID)
+		require.Len(t, as, 2)
+		assert.Equal(t, []int{1, 2}, []int{as[0].Number, as[1].Number})
+		assert.Equal(t, []int{200, 500}, []int{as[0].StatusCode, as[1].StatusCode})
+	})
 	t.Run("requeued, not yet claimed", func(t *testing.T) {
 		t.Parallel()
 		store, clock := newStore(t)
@@ -365,4 +400,47 @@ func TestDueWebhooks(t *testing.T) {
 	got, err = store.DueWebhooks(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []string{b.ID}, slices.Collect(maps.Keys(got)), "leased work is not due")
+}
+
+// TestClaimsFollowWebhookChanges: what claims carry of a webhook (URL, secrets, enabled) is
+// cached between claims, and every change to the webhook must show in the next claim.
+func TestClaimsFollowWebhookChanges(t *testing.T) {
+	t.Parallel()
+	store, clock := newStore(t)
+	wh := dbtest.Webhook(t, store, "https://one.test/hook")
+	next := func() db.Claim {
+		t.Helper()
+		dbtest.Event(t, store, "a.b", 1)
+		c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims
+		require.Len(t, c, 1)
+		return c[0]
+	}
+	c := next()
+	assert.Equal(t, "https://one.test/hook", c.URL)
+	assert.Equal(t, []string{dbtest.Secret}, c.Secrets)
+
+	u := "https://two.test/hook"
+	_, err := store.UpdateWebhook(t.Context(), wh.ID, db.WebhookUpdate{URL: &u})
+	require.NoError(t, err)
+	assert.Equal(t, u, next().URL, "a new URL shows at once")
+
+	newSecret := "whsec_" + strings.Repeat("A", 43) + "="
+	_, err = store.RotateSecret(t.Context(), wh.ID, newSecret, time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, []string{newSecret, dbtest.Secret}, next().Secrets, "signed with both during the grace period")
+
+	clock.Add(time.Hour)
+	assert.Equal(t, []string{newSecret}, next().Secrets, "the old secret stops when its grace period ends")
+
+	off := false
+	_, err = store.UpdateWebhook(t.Context(), wh.ID, db.WebhookUpdate{Enabled: &off})
+	require.NoError(t, err)
+	dbtest.Event(t, store, "a.b", 2) // not fanned out: the webhook is disabled
+	assert.Empty(t, claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 5}).Claims,
+		"a disabled webhook's held deliveries are not claimed")
+
+	require.NoError(t, store.DeleteWebhook(t.Context(), wh.ID))
+	res := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 5})
+	assert.Empty(t, res.Claims)
+	assert.NotContains(t, res.NextDue, wh.ID)
 }

@@ -281,6 +281,7 @@ func (s *DB) RotateSecret(ctx context.Context, id, secret string, grace time.Dur
 			}
 		}
 		end := now.Add(grace)
+		t.forgetWebhook(id)
 		if _, err := t.exec(`UPDATE webhook_old_secrets SET expires_at = min(expires_at, ?) WHERE webhook_id = ?`,
 			millis(end), row); err != nil {
 			return fmt.Errorf("shorten old secrets: %w", err)

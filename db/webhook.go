@@ -169,6 +169,7 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (Web
 		now := s.now()
 		w.UpdatedAt = now.Truncate(time.Millisecond)
 		t.webhooksChanged()
+		t.forgetWebhook(id)
 		if _, err := t.exec(`UPDATE webhooks SET url = ?, description = ?, event_types = ?, enabled = ?, updated_at = ?
 			WHERE public_id = ?`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
 			return err
@@ -188,6 +189,7 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u WebhookUpdate) (Web
 func (s *DB) DeleteWebhook(ctx context.Context, id string) error {
 	err := s.write(ctx, func(t *tx) error {
 		t.webhooksChanged()
+		t.forgetWebhook(id)
 		res, err := t.exec(`DELETE FROM webhooks WHERE public_id = ?`, id)
 		if err != nil {
 			return err

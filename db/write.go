@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // tx is what a write operation sees: the group's transaction, cached prepared statements,
@@ -18,6 +19,9 @@ type tx struct {
 	// webhook write in the group clears it.
 	targets       []fanoutTarget
 	targetsLoaded bool
+	// newTargets are claim targets read in this transaction, published to DB.targets when
+	// it commits (see claimTarget).
+	newTargets map[string]*claimTarget
 }
 
 // writeOp is one caller's unit of work inside a commit group.
@@ -133,6 +137,7 @@ func (s *DB) runGroup(ops []*writeOp) error {
 	if err := sqlTx.Commit(); err != nil {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
+	maps.Copy(s.targets, t.newTargets)
 	return nil
 }
 
