@@ -53,6 +53,7 @@ type DB struct {
 	stmts      map[string]*sql.Stmt
 	unprepared bool
 	targets    map[string]*claimTarget // by webhook id; see claimTarget
+	bodies     *bodyCache              // recently claimed events; see bodyCache
 	ops        chan *writeOp
 	quit       chan struct{}
 	wg         sync.WaitGroup
@@ -127,6 +128,7 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		reader:  reader,
 		stmts:   map[string]*sql.Stmt{},
 		targets: map[string]*claimTarget{},
+		bodies:  newBodyCache(8 << 20),
 		ops:     make(chan *writeOp),
 		quit:    make(chan struct{}),
 	}

@@ -88,7 +88,7 @@ func (t *tx) claimDue(reqs []ClaimRequest, lease time.Duration, out *Claimed) er
 	clear(out.NextDue)
 	now := t.db.now()
 	until := now.Add(lease)
-	bodies := map[int64]eventBody{} // events fanned out to several webhooks are read once
+	bodies := map[int64]eventBody{} // what this claim needs; see eventBodies for the cache
 	for _, r := range reqs {
 		target, err := t.claimTarget(r.WebhookID)
 		if err != nil {
@@ -217,8 +217,12 @@ func (t *tx) claimWebhook(webhookRow int64, r ClaimRequest, now, until time.Time
 			return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
 		}
 		if _, ok := bodies[eventRow]; !ok {
-			bodies[eventRow] = eventBody{}
-			missing = append(missing, eventRow)
+			if e, ok := t.db.bodies.get(eventRow); ok {
+				bodies[eventRow] = e
+			} else {
+				bodies[eventRow] = eventBody{}
+				missing = append(missing, eventRow)
+			}
 		}
 		claims, events = append(claims, c), append(events, eventRow)
 	}
@@ -267,8 +271,55 @@ func (t *tx) readEventBodies(ids []int64, bodies map[int64]eventBody) error {
 			return fmt.Errorf("read events: %w", err)
 		}
 		bodies[row] = e
+		t.newBodies = append(t.newBodies, cachedBody{row, e})
 	}
 	return rows.Err()
+}
+
+// bodyCache keeps the events read by recent claims: a fan-out to ten webhooks is claimed in
+// up to ten turns of the engine, and events never change. It holds at most maxBytes of
+// bodies, oldest out first. It is touched only by the write loop; like claim targets,
+// entries read in a transaction are added once it commits.
+type bodyCache struct {
+	entries  map[int64]eventBody
+	order    []int64 // first in, first out; order[head:] are live
+	head     int
+	bytes    int
+	maxBytes int
+}
+
+type cachedBody struct {
+	row  int64
+	body eventBody
+}
+
+func newBodyCache(maxBytes int) *bodyCache {
+	return &bodyCache{entries: map[int64]eventBody{}, maxBytes: maxBytes}
+}
+
+func (c *bodyCache) get(row int64) (eventBody, bool) {
+	e, ok := c.entries[row]
+	return e, ok
+}
+
+func (c *bodyCache) add(row int64, e eventBody) {
+	size := len(e.body)
+	if _, ok := c.entries[row]; ok || size > c.maxBytes/16 {
+		return
+	}
+	for c.bytes+size > c.maxBytes && c.head < len(c.order) {
+		old := c.order[c.head]
+		c.bytes -= len(c.entries[old].body)
+		delete(c.entries, old)
+		c.head++
+	}
+	if c.head > len(c.order)/2 {
+		c.order = append(c.order[:0], c.order[c.head:]...)
+		c.head = 0
+	}
+	c.order = append(c.order, row)
+	c.entries[row] = e
+	c.bytes += size
 }
 
 // AttemptResult is the outcome of one attempt and what the policy decided next.

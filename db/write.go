@@ -22,6 +22,7 @@ type tx struct {
 	// newTargets are claim targets read in this transaction, published to DB.targets when
 	// it commits (see claimTarget).
 	newTargets map[string]*claimTarget
+	newBodies  []cachedBody // event bodies read in this transaction, for DB.bodies
 }
 
 // writeOp is one caller's unit of work inside a commit group.
@@ -138,6 +139,9 @@ func (s *DB) runGroup(ops []*writeOp) error {
 		return fail(fmt.Errorf("commit: %w", err))
 	}
 	maps.Copy(s.targets, t.newTargets)
+	for _, b := range t.newBodies {
+		s.bodies.add(b.row, b.body)
+	}
 	return nil
 }
 

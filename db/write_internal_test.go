@@ -251,3 +251,24 @@ func TestFanOutSeesWebhooksCreatedEarlierInTheSameGroup(t *testing.T) {
 		assert.Equal(t, 1, second[0].Deliveries, "the webhook created earlier in the group gets the event")
 	})
 }
+
+// TestBodyCacheStaysWithinItsBudget: the claim cache of event bodies holds at most its byte
+// budget, drops the oldest first, and does not keep bodies too large to be worth it.
+func TestBodyCacheStaysWithinItsBudget(t *testing.T) {
+	t.Parallel()
+	c := newBodyCache(1000)
+	body := func(n int) eventBody { return eventBody{body: make([]byte, n)} }
+	for row := int64(1); row <= 100; row++ {
+		c.add(row, body(50))
+		assert.LessOrEqual(t, c.bytes, 1000)
+	}
+	_, ok := c.get(1)
+	assert.False(t, ok, "the oldest went first")
+	_, ok = c.get(100)
+	assert.True(t, ok, "the newest is kept")
+	assert.Len(t, c.entries, 20)
+	c.add(101, body(63))
+	_, ok = c.get(101)
+	assert.False(t, ok, "a body over 1/16 of the budget is not cached")
+	assert.Less(t, len(c.order), 60, "the queue is compacted")
+}
