@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,8 @@ type Engine struct {
 	wake chan struct{}
 	mu   sync.Mutex          // guards due, filled by the database's write loop
 	due  map[string]struct{} // webhooks announced as having due work
+
+	signers sync.Map // secret → *webhook.Signer
 }
 
 // NewEngine returns an engine over store and subscribes it to store's commit notifications,
@@ -96,6 +99,20 @@ func NewEngine(store *db.DB, o Options) *Engine {
 	}
 	store.OnDue(e.notify)
 	return e
+}
+
+// signer returns the signer of a secret, made once per secret: signing is on the hot path.
+// Secrets change only by rotation, so the map stays small.
+func (e *Engine) signer(secret string) (*webhook.Signer, error) {
+	if s, ok := e.signers.Load(secret); ok {
+		return s.(*webhook.Signer), nil
+	}
+	key, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	s, _ := e.signers.LoadOrStore(secret, webhook.NewSigner(key))
+	return s.(*webhook.Signer), nil
 }
 
 // Lease is how long a claimed delivery stays leased before the rescuer may requeue it.
@@ -355,15 +372,16 @@ func (e *Engine) attempt(ctx context.Context, c db.Claim) (res db.AttemptResult)
 
 // send signs and POSTs the payload, keeping at most ResponseBodyLimit bytes of the answer.
 func (e *Engine) send(ctx context.Context, c db.Claim, start time.Time, res *db.AttemptResult) Outcome {
-	keys := make([][]byte, 0, len(c.Secrets))
-	for _, s := range c.Secrets {
-		k, err := webhook.ParseSecret(s)
+	sigs := make([]string, len(c.Secrets))
+	for i, secret := range c.Secrets {
+		signer, err := e.signer(secret)
 		if err != nil {
 			return Outcome{ErrorClass: ClassInternal, Message: "stored secret is invalid: " + err.Error()}
 		}
-		keys = append(keys, k)
+		sigs[i] = signer.Sign(c.EventID, start.Unix(), c.Body)
 	}
-	res.Signature = webhook.SignatureHeader(keys, c.EventID, start.Unix(), c.Body)
+	// One signature per secret, space-separated: during a rotation, new first.
+	res.Signature = strings.Join(sigs, " ")
 
 	ctx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	defer cancel()

@@ -2,8 +2,10 @@ package webhook_test
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,4 +191,26 @@ func TestVerify(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSignerMatchesSign: the pooled signer gives the same signatures as Sign, the published
+// vector included, from many goroutines at once.
+func TestSignerMatchesSign(t *testing.T) {
+	t.Parallel()
+	key, err := webhook.ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	require.NoError(t, err)
+	s := webhook.NewSigner(key)
+	assert.Equal(t, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+		s.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, []byte(`{"test": 2432232314}`)))
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				id := fmt.Sprintf("evt_%d_%d_%s", i, j, strings.Repeat("x", j%97))
+				body := []byte(strings.Repeat("b", j*13))
+				assert.Equal(t, webhook.Sign(key, id, int64(j), body), s.Sign(id, int64(j), body))
+			}
+		})
+	}
+	wg.Wait()
 }
