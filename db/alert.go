@@ -3,10 +3,8 @@ package db
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -517,43 +515,20 @@ type AlertFilter struct {
 
 // ListAlerts returns alerts newest first and, when more remain, the cursor of the next page.
 func (s *DB) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, string, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 500)
-	var (
-		where []string
-		args  []any
-	)
+	p := newPage('a', "id", f.Limit)
 	if f.State != "" {
-		where = append(where, "state = ?")
-		args = append(args, string(f.State))
+		p.filter("state = ?", string(f.State))
 	}
-	if f.Cursor != "" {
-		row, err := decodeAlertCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, "id < ?")
-		args = append(args, row)
+	if err := p.after(f.Cursor); err != nil {
+		return nil, "", err
 	}
-	q := `SELECT ` + alertColumns + ` FROM alerts`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit+1)
+	q, args := p.query(`SELECT ` + alertColumns + ` FROM alerts`)
 	out, rids, err := s.loadAlerts(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list alerts: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeAlertCursor(rids[limit-1])
-	}
-	return out, next, nil
+	n, next := p.cut(rids)
+	return out[:n], next, nil
 }
 
 // CountUnsentAlerts counts alerts whose email has not gone out (pending or failed to send).
@@ -563,22 +538,6 @@ func (s *DB) CountUnsentAlerts(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("count unsent alerts: %w", err)
 	}
 	return n, nil
-}
-
-func encodeAlertCursor(row int64) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "a%d", row))
-}
-
-func decodeAlertCursor(c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 2 || b[0] != 'a' {
-		return 0, ErrBadCursor
-	}
-	row, err := strconv.ParseInt(string(b[1:]), 10, 64)
-	if err != nil || row <= 0 {
-		return 0, ErrBadCursor
-	}
-	return row, nil
 }
 
 // CountAlertsSince counts alerts raised at or after since, sent or not.

@@ -3,11 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 )
 
@@ -163,114 +159,41 @@ type DeliveryFilter struct {
 	Limit     int       // default 50, at most 500
 }
 
-// ErrBadCursor is returned for a cursor this package did not produce.
-var ErrBadCursor = errors.New("invalid cursor")
-
 // ListDeliveries returns deliveries newest first and, when more remain, the cursor of the
 // next page. Cursors are opaque to callers and stable while rows are added.
 func (s *DB) ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, string, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 500)
-	var (
-		where []string
-		args  []any
-	)
+	p := newPage('d', "d.id", f.Limit)
 	if f.WebhookID != "" {
-		where = append(where, "d.webhook_id = (SELECT id FROM webhooks WHERE public_id = ?)")
-		args = append(args, f.WebhookID)
+		p.filter("d.webhook_id = (SELECT id FROM webhooks WHERE public_id = ?)", f.WebhookID)
 	}
 	if f.EventID != "" {
-		where = append(where, "d.event_id = (SELECT id FROM events WHERE public_id = ?)")
-		args = append(args, f.EventID)
+		p.filter("d.event_id = (SELECT id FROM events WHERE public_id = ?)", f.EventID)
 	}
 	if f.State != "" {
-		where = append(where, "d.state = ?")
-		args = append(args, string(f.State))
+		p.filter("d.state = ?", string(f.State))
 	}
 	if f.EventType != "" {
-		where = append(where, "e.event_type = ?")
-		args = append(args, f.EventType)
+		p.filter("e.event_type = ?", f.EventType)
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "d.created_at >= ?")
-		args = append(args, millis(f.Since))
+		p.filter("d.created_at >= ?", millis(f.Since))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "d.created_at < ?")
-		args = append(args, millis(f.Until))
+		p.filter("d.created_at < ?", millis(f.Until))
 	}
-	if f.Cursor != "" {
-		row, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, "d.id < ?")
-		args = append(args, row)
+	if err := p.after(f.Cursor); err != nil {
+		return nil, "", err
 	}
-	q := `SELECT d.id, ` + deliveryColumns + deliveryFrom
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY d.id DESC LIMIT ?"
-	args = append(args, limit+1)
+	q, args := p.query(`SELECT d.id, ` + deliveryColumns + deliveryFrom)
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
 	}
-	defer rows.Close()
-	var (
-		out  []Delivery
-		rids []int64
-	)
-	for rows.Next() {
-		var rid int64
-		d, err := scanDelivery(prefixScanner{rows, &rid})
-		if err != nil {
-			return nil, "", fmt.Errorf("list deliveries: %w", err)
-		}
-		out, rids = append(out, d), append(rids, rid)
-	}
-	if err := rows.Err(); err != nil {
+	out, next, err := listPage(rows, p, scanDelivery)
+	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
 	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(rids[limit-1])
-	}
 	return out, next, nil
-}
-
-// prefixScanner scans one leading column into first, then the rest as the wrapped scanner's
-// caller expects.
-type prefixScanner struct {
-	rows  *sql.Rows
-	first *int64
-}
-
-func (p prefixScanner) Scan(dest ...any) error {
-	return p.rows.Scan(append([]any{p.first}, dest...)...)
-}
-
-// Cursors wrap the internal row id so that it can change meaning later without breaking
-// clients that treat them as opaque.
-func encodeCursor(row int64) string {
-	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "d%d", row))
-}
-
-func decodeCursor(c string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) < 2 || b[0] != 'd' {
-		return 0, ErrBadCursor
-	}
-	row, err := strconv.ParseInt(string(b[1:]), 10, 64)
-	if err != nil || row <= 0 {
-		return 0, ErrBadCursor
-	}
-	return row, nil
 }
 
 // RetryDelivery schedules one immediate manual attempt of a failed or succeeded delivery.

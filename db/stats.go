@@ -172,62 +172,25 @@ type EventFilter struct {
 // ListEvents returns events newest first and, when more remain, the cursor of the next
 // page.
 func (s *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, error) {
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 50
-	}
-	limit = min(limit, 500)
-	var (
-		where []string
-		args  []any
-	)
+	p := newPage('e', "id", f.Limit)
 	if f.TypePrefix != "" {
 		// A range instead of LIKE: event types are ASCII, and the range uses the index.
-		where = append(where, "event_type >= ? AND event_type < ?")
-		args = append(args, f.TypePrefix, f.TypePrefix+"\U0010FFFF")
+		p.filter("event_type >= ? AND event_type < ?", f.TypePrefix, f.TypePrefix+"\U0010FFFF")
 	}
 	if f.WorkflowID != "" {
-		where = append(where, "workflow_id = ?")
-		args = append(args, f.WorkflowID)
+		p.filter("workflow_id = ?", f.WorkflowID)
 	}
-	if f.Cursor != "" {
-		row, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		where = append(where, "id < ?")
-		args = append(args, row)
+	if err := p.after(f.Cursor); err != nil {
+		return nil, "", err
 	}
-	q := `SELECT id, ` + eventColumns + ` FROM events`
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY id DESC LIMIT ?"
-	args = append(args, limit+1)
+	q, args := p.query(`SELECT id, ` + eventColumns + ` FROM events`)
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
-	defer rows.Close()
-	var (
-		out  []Event
-		rids []int64
-	)
-	for rows.Next() {
-		var rid int64
-		e, err := scanEvent(prefixScanner{rows, &rid})
-		if err != nil {
-			return nil, "", fmt.Errorf("list events: %w", err)
-		}
-		out, rids = append(out, e), append(rids, rid)
-	}
-	if err := rows.Err(); err != nil {
+	out, next, err := listPage(rows, p, scanEvent)
+	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = encodeCursor(rids[limit-1])
 	}
 	return out, next, nil
 }
