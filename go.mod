@@ -1,4 +1,4 @@
-module hookrelay
+module github.com/hookrelay/hookrelay
 
 go 1.26.0
 

@@ -9,7 +9,7 @@ import (
 	texttemplate "text/template"
 	"time"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // Links to the admin UI, built from the base URL.

@@ -15,10 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/alert"
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/alert"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/delivery"
 )
 
 // recorder is a Mailer at the process edge for the timing tests, which run in a synctest

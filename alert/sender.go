@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // Options configure a Sender. Zero values take the documented defaults.

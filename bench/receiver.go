@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // receiver is one webhook's endpoint: an HTTP server on its own 127.0.0.1 port (as distinct

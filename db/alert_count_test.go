@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/dbtest"
 )
 
 func TestCountAlertsSince(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // BenchmarkMatchAny is the fan-out filter, run at ingest for every event against every

@@ -6,7 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 func TestValidateEventType(t *testing.T) {

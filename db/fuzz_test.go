@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // matchReference is MatchPattern written the slow, obvious way, segment by segment.

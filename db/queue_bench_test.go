@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
 )
 
 // The queue's hot statements, each through the group-commit writer as the server runs them.

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
 )
 
 func TestUnavailable(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"syscall"
 
-	"hookrelay/guard"
+	"github.com/hookrelay/hookrelay/guard"
 )
 
 // Error classes recorded when an attempt got no status code.

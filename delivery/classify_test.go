@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/delivery"
 )
 
 func TestClassify(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"hookrelay/db"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // Options configure an Engine. Zero values take the documented defaults.

@@ -19,10 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/delivery"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // guard bounds every wait in the tests against real receivers. It only turns a hang into a
@@ -136,7 +136,7 @@ func (r *runner) stop(t *testing.T) {
 func options(t *testing.T, schedule ...time.Duration) delivery.Options {
 	return delivery.Options{
 		Policy:    delivery.Policy{Schedule: append([]time.Duration{}, schedule...)},
-		UserAgent: "hookrelay/test",
+		UserAgent: "github.com/hookrelay/hookrelay/test",
 		Logger:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
@@ -186,7 +186,7 @@ func TestDeliverSuccessOnFirstTry(t *testing.T) {
 		assert.Equal(t, http.MethodPost, req.Method)
 		assert.Equal(t, "/hooks/in", req.Path)
 		assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
-		assert.Equal(t, "hookrelay/test", req.Header.Get("User-Agent"))
+		assert.Equal(t, "github.com/hookrelay/hookrelay/test", req.Header.Get("User-Agent"))
 		require.Contains(t, wantBody, id, "webhook-id is the event id")
 		assert.Equal(t, wantBody[id], string(req.Body))
 		ts, err := strconv.ParseInt(req.Header.Get("webhook-timestamp"), 10, 64)

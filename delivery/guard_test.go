@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/delivery"
-	netguard "hookrelay/guard"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/delivery"
+	netguard "github.com/hookrelay/hookrelay/guard"
 )
 
 // guardedClient is the production client with g's Control hook, reporting every address the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // DefaultSchedule is the delay before each retry: 7 attempts in all.

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db"
-	"hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/delivery"
 )
 
 func TestPolicyNext(t *testing.T) {

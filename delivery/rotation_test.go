@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db/dbtest"
-	"hookrelay/delivery"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // During a rotation's grace period each delivery carries two signatures, the new secret's

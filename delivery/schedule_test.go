@@ -14,10 +14,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/delivery"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // roundTripFunc lets a test answer requests in-process, which is what keeps HTTP inside a

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/alert/alerttest"
+	"github.com/hookrelay/hookrelay/alert/alerttest"
 )
 
 // TestFailedDeliveryEmailsTheAdmins runs the binary with SMTP settings pointing at a real

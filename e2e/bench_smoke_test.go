@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/bench"
+	"github.com/hookrelay/hookrelay/bench"
 )
 
 // TestBenchSmokeLosesNothing runs make bench's smoke mode against the real binary: short

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/alert/alerttest"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/alert/alerttest"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // smtpEnv points a server's alert email at an SMTP server in this process.

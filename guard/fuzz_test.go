@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"hookrelay/guard"
+	"github.com/hookrelay/hookrelay/guard"
 )
 
 // FuzzReason checks the address classifier against the standard library's own predicates

@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/dns/dnsmessage"
 
-	"hookrelay/guard"
+	"github.com/hookrelay/hookrelay/guard"
 )
 
 func TestReason(t *testing.T) {

@@ -10,11 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/alert"
-	"hookrelay/alert/alerttest"
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/alert"
+	"github.com/hookrelay/hookrelay/alert/alerttest"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 type alertResp struct {

@@ -7,7 +7,7 @@ import (
 	"net/mail"
 	"strconv"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // AlertEmail is what the alert API needs of the alert sender (alert.Sender implements it;

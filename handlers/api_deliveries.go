@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // Page sizes of delivery lists.

@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // eventRequest is the body of POST /api/v1/events and one item of a batch. Pointers tell an

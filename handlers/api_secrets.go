@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"time"
 
-	"hookrelay/db"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // secretResponse is a webhook's signing secret and, during a rotation's grace period, when

@@ -8,8 +8,8 @@ import (
 	"net/url"
 	"unicode/utf8"
 
-	"hookrelay/db"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // webhookResponse is a webhook as the API shows it. Secret is set only in the answer to a

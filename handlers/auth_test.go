@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 func TestAuthRejectsMissingWrongAndCrossedTokens(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 type batchResp struct {

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 type deliveryResp struct {

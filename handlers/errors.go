@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // Error codes of the JSON API. Clients branch on them, so they never change meaning.

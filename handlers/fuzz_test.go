@@ -13,9 +13,9 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/guard"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/guard"
 )
 
 var eventSeeds = []string{

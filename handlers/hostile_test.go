@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/handlers"
-	"hookrelay/static"
+	"github.com/hookrelay/hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/static"
 )
 
 // hostile is a server with one webhook subscribed to everything, so every stored event shows

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/guard"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/guard"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 // TestLimitsAreSettings sets every field limit low and checks both sides of each boundary.

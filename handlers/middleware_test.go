@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db/dbtest"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 // syncBuffer collects log output from handlers running on other goroutines.

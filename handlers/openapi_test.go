@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 // The OpenAPI description is kept true by the handler tests themselves: every request a

@@ -22,9 +22,9 @@ import (
 	"github.com/gorilla/sessions"
 	"golang.org/x/crypto/bcrypt"
 
-	"hookrelay/db"
-	"hookrelay/static"
-	"hookrelay/views"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/static"
+	"github.com/hookrelay/hookrelay/views"
 )
 
 // UIConfig configures the admin web UI. Zero values take the documented defaults.

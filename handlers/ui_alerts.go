@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"strings"
 
-	"hookrelay/db"
-	"hookrelay/views"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/views"
 )
 
 // emailNotSetUp is the reason email is off when no alert sender is wired (tests, or a

@@ -14,8 +14,8 @@ import (
 	"github.com/go-chi/httprate"
 	"golang.org/x/crypto/bcrypt"
 
-	"hookrelay/db"
-	"hookrelay/views"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/views"
 )
 
 // Password rules. bcrypt reads at most 72 bytes, so longer passwords are refused rather

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db/dbtest"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 func TestUIPagesRequireSignIn(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/db"
-	"hookrelay/views"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/views"
 )
 
 // uiPageSize is how many rows a UI list shows per page.

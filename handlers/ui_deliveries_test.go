@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 func TestDeliveryDetailShowsPayloadHeadersAndEveryAttempt(t *testing.T) {
@@ -59,7 +59,7 @@ func TestDeliveryDetailShowsPayloadHeadersAndEveryAttempt(t *testing.T) {
 		"webhook-timestamp": strconv.FormatInt(first.Unix(), 10),
 		"webhook-signature": "v1,Zmlyc3Q=",
 		"content-type":      "application/json",
-		"user-agent":        "hookrelay/test",
+		"user-agent":        "github.com/hookrelay/hookrelay/test",
 	}, headers)
 
 	// The second attempt times out and the schedule is used up.

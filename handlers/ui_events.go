@@ -7,8 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"hookrelay/db"
-	"hookrelay/views"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/views"
 )
 
 // dashboardFailures is how many recent failed deliveries the dashboard lists.

@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/crypto/bcrypt"
 
-	"hookrelay/db"
-	"hookrelay/db/dbtest"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 const (
@@ -34,7 +34,7 @@ func newUIEnv(t *testing.T, opts ...func(*handlers.Server)) *uiEnv {
 	e := newEnv(t, append([]func(*handlers.Server){func(s *handlers.Server) {
 		s.DB.Now = clock.Now
 		s.UI.Now = clock.Now
-		s.UI.UserAgent = "hookrelay/test"
+		s.UI.UserAgent = "github.com/hookrelay/hookrelay/test"
 		s.UI.PasswordCost = bcrypt.MinCost // bcrypt is slow under -race
 	}}, opts...)...)
 	hash, err := handlers.HashPassword(adminPassword, bcrypt.MinCost)

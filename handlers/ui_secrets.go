@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"strings"
 
-	"hookrelay/db"
-	"hookrelay/views"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/views"
 )
 
 // defaultGraceInput is what the grace period field holds at first.

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/db"
-	"hookrelay/views"
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/views"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // recentDeliveries is how many deliveries the webhook page lists before linking the full list.

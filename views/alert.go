@@ -1,6 +1,6 @@
 package views
 
-import "hookrelay/db"
+import "github.com/hookrelay/hookrelay/db"
 
 // alertStateLabel is the text of an alert's state badge; colour only repeats it.
 func alertStateLabel(s db.AlertState) string {

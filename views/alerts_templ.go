@@ -12,7 +12,7 @@ import templruntime "github.com/a-h/templ/runtime"
 import (
 	"strings"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // EmailStatus says whether alert emails go out and, when they do not, why.

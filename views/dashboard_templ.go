@@ -9,7 +9,7 @@ package views
 import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
-import "hookrelay/db"
+import "github.com/hookrelay/hookrelay/db"
 
 // DashboardData is what the dashboard shows.
 type DashboardData struct {

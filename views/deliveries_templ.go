@@ -9,7 +9,7 @@ package views
 import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
-import "hookrelay/db"
+import "github.com/hookrelay/hookrelay/db"
 
 // DeliveryFilterForm is the delivery list's filter as typed.
 type DeliveryFilterForm struct {

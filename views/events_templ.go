@@ -12,7 +12,7 @@ import templruntime "github.com/a-h/templ/runtime"
 import (
 	"strconv"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // EventSearch is the events page's search as typed.

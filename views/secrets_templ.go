@@ -9,7 +9,7 @@ package views
 import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
-import "hookrelay/db"
+import "github.com/hookrelay/hookrelay/db"
 
 // RotateForm is the "Rotate secret" form as typed, with a message per invalid field.
 type RotateForm struct {

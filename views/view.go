@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // NavItem is one entry of the top navigation. Add a page by adding an entry to Nav.

@@ -12,7 +12,7 @@ import templruntime "github.com/a-h/templ/runtime"
 import (
 	"strings"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // WebhookRow is a webhook with the figures the list shows.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // benchBody is a delivered payload of about 1 KB, the size scenario f of make bench uses.

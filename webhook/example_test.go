@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // The Standard Webhooks test vector: any correct implementation signs this message so.

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // FuzzSignVerify builds signature headers for arbitrary keys, ids, timestamps and bodies:

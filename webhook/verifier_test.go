@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 func TestNewVerifierRefusesBadSecretsWithoutRepeatingThem(t *testing.T) {

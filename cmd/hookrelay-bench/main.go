@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"hookrelay/bench"
+	"github.com/hookrelay/hookrelay/bench"
 )
 
 func main() {

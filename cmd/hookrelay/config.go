@@ -13,8 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/db"
-	"hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/delivery"
 )
 
 // Config is every setting of the server. Each is a flag (--name) whose default comes from

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"hookrelay/alert"
+	"github.com/hookrelay/hookrelay/alert"
 )
 
 // AlertConfig holds the settings of failure alerts and the SMTP server they go through.

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/alert"
-	"hookrelay/alert/alerttest"
+	"github.com/hookrelay/hookrelay/alert"
+	"github.com/hookrelay/hookrelay/alert/alerttest"
 )
 
 func TestAlertConfigDefaults(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // runListen is `hookrelay listen`: a development receiver that prints every delivery it gets,

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/webhook"
+	"github.com/hookrelay/hookrelay/webhook"
 )
 
 // listener is a running `hookrelay listen`.

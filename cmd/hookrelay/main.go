@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
-	"hookrelay/alert"
-	"hookrelay/db"
-	"hookrelay/delivery"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/alert"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/delivery"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ResponseBodyLimit:  cfg.ResponseBodyLimit,
 		Concurrency:        cfg.Concurrency,
 		WebhookConcurrency: cfg.WebhookConcurrency,
-		UserAgent:          "hookrelay/" + version,
+		UserAgent:          "github.com/hookrelay/hookrelay/" + version,
 		Logger:             logger.With("component", "delivery"),
 	})
 	srv := &handlers.Server{

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"time"
 
-	"hookrelay/guard"
+	"github.com/hookrelay/hookrelay/guard"
 )
 
 // Hardening is the part of Config that bounds what the server accepts and where deliveries

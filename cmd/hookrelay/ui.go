@@ -16,8 +16,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/term"
 
-	"hookrelay/db"
-	"hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/handlers"
 )
 
 // uiSettings are the admin UI's settings (see settings for the server's).
@@ -94,7 +94,7 @@ func uiConfig(ctx context.Context, cfg Config, store *db.DB, baseURL string) (ha
 		SignInLimitPerIP:      cfg.SignInLimitPerIP,
 		SignInLimitPerAccount: cfg.SignInLimitPerAccount,
 		SignInLimitWindow:     cfg.SignInLimitWindow,
-		UserAgent:             "hookrelay/" + version,
+		UserAgent:             "github.com/hookrelay/hookrelay/" + version,
 	}
 	if cfg.BaseURL != "" {
 		ui.TrustedOrigins = []string{cfg.BaseURL}

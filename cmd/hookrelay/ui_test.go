@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/dbtest"
 )
 
 func TestUIConfigDefaultsAndErrors(t *testing.T) {

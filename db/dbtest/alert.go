@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // Attempt claims the webhook's earliest due delivery and records res for it as the engine

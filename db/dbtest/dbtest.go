@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"hookrelay/db"
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // New opens a fresh database file in t.TempDir and closes it when the test ends.
