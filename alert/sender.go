@@ -45,9 +45,21 @@ type Options struct {
 	Logger             *slog.Logger
 }
 
+// Outbox is what the sender needs of the store: the failures queued by recorded attempts,
+// the alerts folded from them, and a record of each send. Its clock (Now) is the one the
+// store stamps rows with, so that windows and backoff are measured on one clock.
+type Outbox interface {
+	Now() time.Time
+	OnAlertQueued(fn func())
+	AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err error)
+	FoldAlertFailures(ctx context.Context, window time.Duration) (db.FoldResult, error)
+	DueAlerts(ctx context.Context, limit int) ([]db.Alert, error)
+	RecordAlertSend(ctx context.Context, r db.AlertSend) error
+}
+
 // Sender turns the alert outbox into emails. Run it once per database.
 type Sender struct {
-	store *db.DB
+	store Outbox
 	o     Options
 	wake  chan struct{}
 
@@ -60,7 +72,7 @@ const dueBatch = 50
 
 // NewSender returns a sender over store and subscribes it to the store's notice of new
 // failures, so that the first failure of a webhook is emailed at once.
-func NewSender(store *db.DB, o Options) *Sender {
+func NewSender(store Outbox, o Options) *Sender {
 	if o.Window <= 0 {
 		o.Window = time.Hour
 	}
@@ -126,7 +138,7 @@ func (s *Sender) Run(ctx context.Context) error {
 
 // Tick does one round: folds the outbox into alerts, sends the alerts that are due (when
 // email is on; a refused send ends the round), and returns when to come back (zero when no
-// alert is waiting, or when email is off). Its only clock is the database's (db.DB.Now):
+// alert is waiting, or when email is off). Its only clock is the database's (Outbox.Now):
 // Run calls it in a loop; tests call it directly with an injected clock.
 func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 	outbox, next, err := s.store.AlertWork(ctx)

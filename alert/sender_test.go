@@ -21,6 +21,7 @@ import (
 	"github.com/hookrelay/hookrelay/alert/alerttest"
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 )
 
@@ -36,7 +37,7 @@ func smtpMailer(srv *alerttest.Server) *alert.SMTP {
 	return &alert.SMTP{Addr: srv.Addr, From: from, TLS: alert.TLSNone, Timeout: 5 * time.Second}
 }
 
-func newSender(t *testing.T, store *db.DB, m alert.Mailer) *alert.Sender {
+func newSender(t *testing.T, store *sqlite.DB, m alert.Mailer) *alert.Sender {
 	t.Helper()
 	return alert.NewSender(store, alert.Options{
 		Mailer:     m,
@@ -54,7 +55,7 @@ func tick(t *testing.T, s *alert.Sender) {
 }
 
 // alerts returns every alert in the store, newest first.
-func alerts(t *testing.T, store *db.DB) []db.Alert {
+func alerts(t *testing.T, store *sqlite.DB) []db.Alert {
 	t.Helper()
 	as, _, err := store.ListAlerts(t.Context(), db.AlertFilter{Limit: 500})
 	require.NoError(t, err)
@@ -112,7 +113,7 @@ func TestExhaustedDeliveryEmailsOnce(t *testing.T) {
 
 	// From here on the database's clock is the test's.
 	clock := dbtest.NewClock(time.Now())
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	sender := newSender(t, store, smtpMailer(smtpSrv))
 	tick(t, sender)
 	emails := smtpSrv.Emails()
@@ -167,7 +168,7 @@ func TestFloodIsFoldedIntoOneDigest(t *testing.T) {
 	store := dbtest.New(t)
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := dbtest.NewClock(start)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	a := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
 	b := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
 	for i := range 20 {
@@ -232,7 +233,7 @@ func TestSMTPRefusingThenAccepting(t *testing.T) {
 	store := dbtest.New(t)
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := dbtest.NewClock(start)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	dbtest.Fail(t, store, wh.ID, 503)
@@ -275,7 +276,7 @@ func TestBackoffIsCapped(t *testing.T) {
 	t.Parallel()
 	store := dbtest.New(t)
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	dbtest.Fail(t, store, wh.ID, 503)
@@ -305,9 +306,9 @@ func TestUnsentAlertIsSentAfterRestart(t *testing.T) {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := dbtest.NewClock(start)
 
-	store, err := db.Open(t.Context(), path, db.Options{})
+	store, err := sqlite.Open(t.Context(), path, sqlite.Options{})
 	require.NoError(t, err)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	a := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
 	b := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
 	dbtest.Event(t, store, "a.x", 1)
@@ -322,7 +323,7 @@ func TestUnsentAlertIsSentAfterRestart(t *testing.T) {
 	smtpSrv.Accept()
 	clock.Add(time.Minute)
 	store = dbtest.Open(t, path)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	tick(t, newSender(t, store, smtpMailer(smtpSrv)))
 	emails := smtpSrv.Emails()
 	require.Len(t, emails, 2, "both alerts went out after the restart")
@@ -486,7 +487,7 @@ func TestRefusedSendEndsTheRound(t *testing.T) {
 	store := dbtest.New(t)
 	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	clock := dbtest.NewClock(start)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	for _, p := range []string{"a", "b"} {
 		wh := dbtest.Webhook(t, store, "https://"+p+".test/hook", p+".*")
 		dbtest.Event(t, store, p+".x", 1)

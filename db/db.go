@@ -1,226 +1,33 @@
+// Package db holds hookrelay's domain: the rows every store keeps (webhooks, events,
+// deliveries, attempts, alerts, users), their states and the pure rules over them (event
+// type matching, the alert fold decision, secret sealing, ids). It has no SQL: the stores
+// are db/sqlite (the default, one file) and db/postgres (several instances on one
+// database). Consumers (delivery, alert, handlers) define the small interfaces they need,
+// and the stores implement them.
 package db
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// ErrNotFound is returned when the requested row does not exist.
-var ErrNotFound = errors.New("not found")
+// Every store classifies its driver's errors into these, once, so that callers never look at
+// a driver's error codes.
+var (
+	// ErrNotFound is returned when the requested row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict is returned when a change is refused because of the row's current state or
+	// a uniqueness rule. Errors that wrap it say which.
+	ErrConflict = errors.New("conflict")
+	// ErrUnavailable wraps errors that mean the store cannot serve the request now, as
+	// opposed to a bug or bad input: the database is closed or unreachable, the disk is
+	// full, the file is read-only, an I/O error occurred, or a lock could not be had.
+	// Callers answer "try again later" (HTTP 503) and must not claim the data was stored.
+	ErrUnavailable = errors.New("storage unavailable")
+	// ErrClosed is returned by calls made after the store was closed.
+	ErrClosed = fmt.Errorf("%w: database closed", ErrUnavailable)
+)
 
-// ErrConflict is returned when a change is refused because of the row's current state or a
-// uniqueness rule. Errors that wrap it say which.
-var ErrConflict = errors.New("conflict")
-
-// ErrClosed is returned by writes submitted after Close.
-var ErrClosed = errors.New("database closed")
-
-// Options tune how the database is opened.
-type Options struct {
-	// Sync is "normal" (the default: a commit survives a process crash, and the last commits
-	// may be lost on power failure) or "full" (fsync on every commit group).
-	Sync string
-	// Readers is the size of the read-only connection pool (default 4).
-	Readers int
-	// MaxGroup caps how many writes share one transaction (default 256).
-	MaxGroup int
-	// EncryptionKey, when set, is the AES-256 key (EncryptionKeySize bytes) that webhook
-	// signing secrets are encrypted with at rest. Open encrypts secrets stored before a key
-	// was set, and fails with ErrEncryptionKeyWrong for a key that does not decrypt the
-	// stored ones, or ErrEncryptionKeyRequired when they are encrypted and no key is given.
-	EncryptionKey []byte
-}
-
-// DB is hookrelay's store. It keeps two pools on one SQLite file: a single writer connection
-// fed by a group-commit loop, and a pool of read-only connections. All SQL of the
-// application lives in this package.
-type DB struct {
-	// Now stamps every write. Tests replace it before the first call.
-	Now func() time.Time
-
-	writer *sql.DB
-	reader *sql.DB
-	// Writer statements, touched only by the write loop; nil until prepared.
-	stmts      map[string]*sql.Stmt
-	unprepared bool
-	targets    map[string]*claimTarget // by webhook id; see claimTarget
-	bodies     *bodyCache              // recently claimed events; see bodyCache
-	ops        chan *writeOp
-	quit       chan struct{}
-	wg         sync.WaitGroup
-	once       sync.Once
-
-	box      *secretBox // nil: secrets are stored as they are
-	patterns sync.Map   // raw event_types JSON -> []string
-	onDue    atomic.Pointer[func([]string)]
-	onAlert  atomic.Pointer[func()] // see OnAlertQueued
-}
-
-// Open opens (creating if needed) the database at path, applies pending migrations and
-// starts the write loop. Close stops it.
-func Open(ctx context.Context, path string, o Options) (*DB, error) {
-	if path == "" {
-		return nil, errors.New("open database: empty path")
-	}
-	sync := "NORMAL"
-	switch strings.ToLower(o.Sync) {
-	case "", "normal":
-	case "full":
-		sync = "FULL"
-	default:
-		return nil, fmt.Errorf("open database: unknown sync mode %q (want normal or full)", o.Sync)
-	}
-	if o.Readers <= 0 {
-		o.Readers = 4
-	}
-	if o.MaxGroup <= 0 {
-		o.MaxGroup = 256
-	}
-	box, err := newSecretBox(o.EncryptionKey)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	// busy_timeout comes first so that the pragmas after it already wait for locks.
-	// temp_store(memory) keeps statement journals and sorts off the disk.
-	base := "file:" + escapePath(path) + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=temp_store(memory)"
-	writer, err := sql.Open("sqlite", base+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open database writer: %w", err)
-	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
-	writer.SetConnMaxLifetime(0)
-	writer.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, writer); err != nil {
-		writer.Close()
-		return nil, err
-	}
-	if err := secureSecrets(ctx, writer, box); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open database: webhook secrets: %w", err)
-	}
-	reader, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open database reader: %w", err)
-	}
-	reader.SetMaxOpenConns(o.Readers)
-	reader.SetMaxIdleConns(o.Readers)
-	if err := reader.PingContext(ctx); err != nil {
-		writer.Close()
-		reader.Close()
-		return nil, fmt.Errorf("open database reader: %w", err)
-	}
-	s := &DB{
-		Now:     time.Now,
-		box:     box,
-		writer:  writer,
-		reader:  reader,
-		stmts:   map[string]*sql.Stmt{},
-		targets: map[string]*claimTarget{},
-		bodies:  newBodyCache(8 << 20),
-		ops:     make(chan *writeOp),
-		quit:    make(chan struct{}),
-	}
-	s.wg.Go(func() { s.writeLoop(o.MaxGroup) })
-	return s, nil
-}
-
-// escapePath keeps '?' and '#' in a file name from being read as the start of the DSN's query.
-func escapePath(p string) string {
-	return strings.NewReplacer("?", "%3f", "#", "%23").Replace(p)
-}
-
-// Close stops the write loop, waiting for the group in progress, and closes both pools.
-func (s *DB) Close() error {
-	var err error
-	s.once.Do(func() {
-		close(s.quit)
-		s.wg.Wait()
-		for _, st := range s.stmts {
-			if st != nil {
-				st.Close()
-			}
-		}
-		err = errors.Join(s.reader.Close(), s.writer.Close())
-	})
-	return err
-}
-
-// Ping reports whether both pools answer a query.
-func (s *DB) Ping(ctx context.Context) error {
-	var n int
-	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
-		return fmt.Errorf("ping reader: %w", err)
-	}
-	if err := s.writer.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping writer: %w", err)
-	}
-	return nil
-}
-
-// OnDue registers fn to be called after a commit that made deliveries of the given webhooks
-// due (new events, manual retries, a webhook enabled, rescued leases). A nil slice means
-// "any webhook may have due work". fn runs on the write loop, so it must not block.
-func (s *DB) OnDue(fn func(webhookIDs []string)) {
-	s.onDue.Store(&fn)
-}
-
-func (s *DB) notifyDue(ids []string) {
-	if fn := s.onDue.Load(); fn != nil {
-		(*fn)(ids)
-	}
-}
-
-func (s *DB) now() time.Time { return s.Now().UTC() }
-
-// translate maps driver errors to this package's sentinel errors.
-func translate(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return fmt.Errorf("%w: %w", ErrConflict, err)
-		}
-	}
-	return err
-}
-
-// millis and fromMillis convert between Go times and the INTEGER unix milliseconds stored.
-func millis(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-func nullMillis(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMilli(), Valid: true}
-}
-
-func fromNullMillis(n sql.NullInt64) time.Time {
-	if !n.Valid {
-		return time.Time{}
-	}
-	return fromMillis(n.Int64)
-}
-
-func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
-
-func nullInt(n int) sql.NullInt64 { return sql.NullInt64{Int64: int64(n), Valid: n != 0} }
+// Unavailable reports whether err means the store cannot serve the request now (see
+// ErrUnavailable).
+func Unavailable(err error) bool { return errors.Is(err, ErrUnavailable) }

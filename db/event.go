@@ -1,11 +1,7 @@
 package db
 
 import (
-	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 )
 
@@ -48,7 +44,7 @@ type IngestResult struct {
 }
 
 // wireEvent is the delivered payload. Field order is the documented one.
-type wireEvent struct {
+type WireEvent struct {
 	ID         string          `json:"id"`
 	EventType  string          `json:"eventType"`
 	Timestamp  string          `json:"timestamp"`
@@ -60,131 +56,4 @@ type wireEvent struct {
 // millisecond precision at most.
 func FormatTime(t time.Time) string {
 	return t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
-}
-
-// CreateEvents stores events and fans each out to every enabled webhook whose filter
-// matches, all in one transaction, and returns once it has committed. An event whose
-// idempotency key is already stored creates nothing and reports the original.
-func (s *DB) CreateEvents(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
-	// Build payloads before entering the write loop: the writer is the shared bottleneck.
-	type prepared struct {
-		id   string
-		at   time.Time
-		body []byte
-	}
-	now := s.now()
-	pre := make([]prepared, len(events))
-	for i, e := range events {
-		at := e.OccurredAt
-		if at.IsZero() {
-			at = now
-		}
-		at = at.UTC().Truncate(time.Millisecond)
-		w := wireEvent{ID: newID("evt"), EventType: e.Type, Timestamp: FormatTime(at), Data: e.Data}
-		if e.WorkflowID != "" {
-			w.WorkflowID = &e.WorkflowID
-		}
-		body, err := json.Marshal(w)
-		if err != nil {
-			return nil, fmt.Errorf("encode event %d: %w", i, err)
-		}
-		pre[i] = prepared{id: w.ID, at: at, body: body}
-	}
-	results := make([]IngestResult, len(events))
-	err := s.write(ctx, func(t *tx) error {
-		var deliveries [][3]any // public id, event row, webhook row
-		targets, err := t.enabledWebhooks()
-		if err != nil {
-			return fmt.Errorf("list webhooks: %w", err)
-		}
-		for i, e := range events {
-			p := pre[i]
-			if e.IdempotencyKey != "" {
-				var id string
-				var fanout int
-				err := t.queryRow(`SELECT public_id, fanout FROM events WHERE idempotency_key = ?`, e.IdempotencyKey).Scan(&id, &fanout)
-				if err == nil {
-					results[i] = IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
-					continue
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("look up idempotency key: %w", err)
-				}
-			}
-			var matched []fanoutTarget
-			for _, w := range targets {
-				if MatchAny(w.patterns, e.Type) {
-					matched = append(matched, w)
-				}
-			}
-			res, err := t.exec(`INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				p.id, e.Type, nullString(e.WorkflowID), millis(p.at), p.body, nullString(e.IdempotencyKey), len(matched), millis(now))
-			if err != nil {
-				return fmt.Errorf("insert event: %w", translate(err))
-			}
-			eventRow, err := res.LastInsertId()
-			if err != nil {
-				return fmt.Errorf("insert event: %w", err)
-			}
-			for _, w := range matched {
-				deliveries = append(deliveries, [3]any{newID("dlv"), eventRow, w.rowID})
-				t.markDue(w.id)
-			}
-			results[i] = IngestResult{EventID: p.id, Deliveries: len(matched)}
-		}
-		return t.insertDeliveries(deliveries, now)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create events: %w", err)
-	}
-	return results, nil
-}
-
-// insertDeliveries inserts pending deliveries, due now, with one statement: a fan-out to ten
-// webhooks, or a batch of events, costs one call into SQLite rather than one per row.
-func (t *tx) insertDeliveries(rows [][3]any, now time.Time) error {
-	for len(rows) > 0 {
-		chunk := rows[:min(len(rows), 512)]
-		rows = rows[len(chunk):]
-		n := paddedRows(len(chunk))
-		args := make([]any, 0, 1+3*n)
-		args = append(args, millis(now))
-		for _, r := range chunk {
-			args = append(args, r[0], r[1], r[2])
-		}
-		args = padArgs(args, 3, n-len(chunk))
-		// Padding rows carry NULLs, which the WHERE leaves out.
-		if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
-			SELECT column1, column2, column3, 'pending', ?1, ?1, ?1 FROM (`+valuesList(n, 3)+`) WHERE column1 IS NOT NULL`,
-			args...); err != nil {
-			return fmt.Errorf("insert deliveries: %w", err)
-		}
-	}
-	return nil
-}
-
-const eventColumns = `public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at`
-
-func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
-	var (
-		e                 Event
-		wf, key           sql.NullString
-		occurred, created int64
-	)
-	if err := sc.Scan(&e.ID, &e.Type, &wf, &occurred, &e.Body, &key, &e.Fanout, &created); err != nil {
-		return Event{}, translate(err)
-	}
-	e.WorkflowID, e.IdempotencyKey = wf.String, key.String
-	e.OccurredAt, e.CreatedAt = fromMillis(occurred), fromMillis(created)
-	return e, nil
-}
-
-// FindEvent returns the event with the given public id.
-func (s *DB) FindEvent(ctx context.Context, id string) (Event, error) {
-	e, err := scanEvent(s.reader.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events WHERE public_id = ?`, id))
-	if err != nil {
-		return Event{}, fmt.Errorf("find event %s: %w", id, err)
-	}
-	return e, nil
 }

@@ -1,13 +1,6 @@
 package db
 
-import (
-	"context"
-	"database/sql"
-	"encoding/json"
-	"fmt"
-	"strings"
-	"time"
-)
+import "time"
 
 // DeliveryCounts counts deliveries by state.
 type DeliveryCounts map[State]int
@@ -19,49 +12,6 @@ func (c DeliveryCounts) Total() int {
 		n += v
 	}
 	return n
-}
-
-// CountDeliveries counts deliveries created at or after since by state, for one webhook
-// when webhookID is not empty.
-func (s *DB) CountDeliveries(ctx context.Context, webhookID string, since time.Time) (DeliveryCounts, error) {
-	q := `SELECT state, count(*) FROM deliveries WHERE created_at >= ?`
-	args := []any{millis(since)}
-	if webhookID != "" {
-		q += ` AND webhook_id = (SELECT id FROM webhooks WHERE public_id = ?)`
-		args = append(args, webhookID)
-	}
-	rows, err := s.reader.QueryContext(ctx, q+` GROUP BY state`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("count deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := DeliveryCounts{}
-	for rows.Next() {
-		var (
-			st State
-			n  int
-		)
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count deliveries: %w", err)
-		}
-		out[st] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count deliveries: %w", err)
-	}
-	return out, nil
-}
-
-// CountFailed counts a webhook's failed deliveries, whatever their age: what "Retry all
-// failed" would retry.
-func (s *DB) CountFailed(ctx context.Context, webhookID string) (int, error) {
-	var n int
-	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM deliveries
-		WHERE webhook_id = (SELECT id FROM webhooks WHERE public_id = ?) AND state = 'failed'`, webhookID).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count failed deliveries of %s: %w", webhookID, err)
-	}
-	return n, nil
 }
 
 // WebhookStats sums up one webhook's recent deliveries.
@@ -80,40 +30,6 @@ func (w WebhookStats) SuccessRate() (float64, bool) {
 	return float64(w.Succeeded) / float64(w.Succeeded+w.Failed), true
 }
 
-// ListWebhookStats returns, per webhook id, what the webhook list shows: finished
-// deliveries created at or after since, and the time of the latest attempt.
-func (s *DB) ListWebhookStats(ctx context.Context, since time.Time) (map[string]WebhookStats, error) {
-	// Deliveries are numbered in creation order, so "created since" is "id from the first one
-	// created since": a range of the (webhook_id, id) index rather than all of a webhook's rows.
-	rows, err := s.reader.QueryContext(ctx, `WITH first(id) AS (SELECT coalesce(min(id), 1 << 62) FROM deliveries WHERE created_at >= ?1)
-		SELECT w.public_id,
-		(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.id >= (SELECT id FROM first) AND d.state = 'succeeded'),
-		(SELECT count(*) FROM deliveries d WHERE d.webhook_id = w.id AND d.id >= (SELECT id FROM first) AND d.state = 'failed'),
-		w.last_attempt_at
-		FROM webhooks w`, millis(since))
-	if err != nil {
-		return nil, fmt.Errorf("webhook stats: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]WebhookStats{}
-	for rows.Next() {
-		var (
-			id   string
-			st   WebhookStats
-			last sql.NullInt64
-		)
-		if err := rows.Scan(&id, &st.Succeeded, &st.Failed, &last); err != nil {
-			return nil, fmt.Errorf("webhook stats: %w", err)
-		}
-		st.LastAttemptAt = fromNullMillis(last)
-		out[id] = st
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("webhook stats: %w", err)
-	}
-	return out, nil
-}
-
 // FailingWebhook is a webhook whose latest attempt failed.
 type FailingWebhook struct {
 	Webhook        Webhook
@@ -123,44 +39,6 @@ type FailingWebhook struct {
 	LastAttemptAt  time.Time
 }
 
-// ListFailingWebhooks returns the webhooks whose most recent attempt did not succeed,
-// most recent first.
-func (s *DB) ListFailingWebhooks(ctx context.Context) ([]FailingWebhook, error) {
-	cols := strings.ReplaceAll(webhookColumns, ", ", ", w.")
-	rows, err := s.reader.QueryContext(ctx, `SELECT w.`+cols+`, w.last_delivery_id, w.last_error, w.last_status_code, w.last_attempt_at
-		FROM webhooks w WHERE w.last_error IS NOT NULL ORDER BY w.last_attempt_at DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("list failing webhooks: %w", err)
-	}
-	defer rows.Close()
-	var out []FailingWebhook
-	for rows.Next() {
-		var (
-			f    FailingWebhook
-			code sql.NullInt64
-			at   int64
-		)
-		w, err := s.scanWebhook(multiScanner{rows, []any{&f.DeliveryID, &f.LastError, &code, &at}})
-		if err != nil {
-			return nil, fmt.Errorf("list failing webhooks: %w", err)
-		}
-		f.Webhook, f.LastStatusCode, f.LastAttemptAt = w, int(code.Int64), fromMillis(at)
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list failing webhooks: %w", err)
-	}
-	return out, nil
-}
-
-// multiScanner scans the columns its caller asks for, then extra columns after them.
-type multiScanner struct {
-	rows  *sql.Rows
-	extra []any
-}
-
-func (m multiScanner) Scan(dest ...any) error { return m.rows.Scan(append(dest, m.extra...)...) }
-
 // EventFilter selects events for ListEvents. Zero fields do not filter.
 type EventFilter struct {
 	TypePrefix string // event types equal to it or starting with it
@@ -169,83 +47,5 @@ type EventFilter struct {
 	Limit      int // default 50, at most 500
 }
 
-// ListEvents returns events newest first and, when more remain, the cursor of the next
-// page.
-func (s *DB) ListEvents(ctx context.Context, f EventFilter) ([]Event, string, error) {
-	p := newPage('e', "id", f.Limit)
-	if f.TypePrefix != "" {
-		// A range instead of LIKE: event types are ASCII, and the range uses the index.
-		p.filter("event_type >= ? AND event_type < ?", f.TypePrefix, f.TypePrefix+"\U0010FFFF")
-	}
-	if f.WorkflowID != "" {
-		p.filter("workflow_id = ?", f.WorkflowID)
-	}
-	if err := p.after(f.Cursor); err != nil {
-		return nil, "", err
-	}
-	q, args := p.query(`SELECT id, ` + eventColumns + ` FROM events`)
-	rows, err := s.reader.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	out, next, err := listPage(rows, p, scanEvent)
-	if err != nil {
-		return nil, "", fmt.Errorf("list events: %w", err)
-	}
-	return out, next, nil
-}
-
 // TestEventType is the type of the events an admin sends to one webhook to try it.
 const TestEventType = "hookrelay.test"
-
-// CreateTestEvent stores a hookrelay.test event with one delivery, to the given webhook
-// only, whatever its filter says, and returns that delivery. It returns
-// ErrWebhookDisabled when the webhook is disabled, since nothing would send it.
-func (s *DB) CreateTestEvent(ctx context.Context, webhookID string) (Delivery, error) {
-	now := s.now()
-	at := now.Truncate(time.Millisecond)
-	data, err := json.Marshal(map[string]string{
-		"message":   "This is a test event sent from the hookrelay admin UI.",
-		"webhookId": webhookID,
-	})
-	if err != nil {
-		return Delivery{}, fmt.Errorf("create test event: %w", err)
-	}
-	w := wireEvent{ID: newID("evt"), EventType: TestEventType, Timestamp: FormatTime(at), Data: data}
-	body, err := json.Marshal(w)
-	if err != nil {
-		return Delivery{}, fmt.Errorf("create test event: %w", err)
-	}
-	deliveryID := newID("dlv")
-	err = s.write(ctx, func(t *tx) error {
-		var (
-			row     int64
-			enabled bool
-		)
-		if err := t.queryRow(`SELECT id, enabled FROM webhooks WHERE public_id = ?`, webhookID).Scan(&row, &enabled); err != nil {
-			return translate(err)
-		}
-		if !enabled {
-			return ErrWebhookDisabled
-		}
-		res, err := t.exec(`INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
-			VALUES (?, ?, NULL, ?, ?, NULL, 1, ?)`, w.ID, TestEventType, millis(at), body, millis(now))
-		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		eventRow, err := res.LastInsertId()
-		if err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
-		if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
-			VALUES (?, ?, ?, 'pending', ?, ?, ?)`, deliveryID, eventRow, row, millis(now), millis(now), millis(now)); err != nil {
-			return fmt.Errorf("insert delivery: %w", err)
-		}
-		t.markDue(webhookID)
-		return nil
-	})
-	if err != nil {
-		return Delivery{}, fmt.Errorf("create test event for %s: %w", webhookID, err)
-	}
-	return s.FindDelivery(ctx, deliveryID)
-}

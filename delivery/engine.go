@@ -39,11 +39,24 @@ type Options struct {
 	Logger         *slog.Logger
 }
 
+// Queue is what the engine needs of the store: the deliveries table as a queue. Both
+// stores implement it (db/sqlite, db/postgres).
+type Queue interface {
+	// RecordAndClaim records attempt results and leases due work, in one transaction.
+	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
+	// RescueExpired returns deliveries whose lease ran out to pending.
+	RescueExpired(ctx context.Context) (int, error)
+	// DueWebhooks tells, per webhook with pending deliveries, when the earliest is due.
+	DueWebhooks(ctx context.Context) (map[string]time.Time, error)
+	// OnDue registers the callback told after a commit that made deliveries due.
+	OnDue(fn func(webhookIDs []string))
+}
+
 // Engine claims due deliveries, sends them, records every attempt and schedules the next.
 // All its state that matters is in the database; what it keeps in memory (which webhooks
 // have work due when, what is in flight) is rebuilt at start.
 type Engine struct {
-	store *db.DB
+	store Queue
 	o     Options
 	lease time.Duration
 
@@ -56,7 +69,7 @@ type Engine struct {
 
 // NewEngine returns an engine over store and subscribes it to store's commit notifications,
 // so that new work is picked up the moment it commits.
-func NewEngine(store *db.DB, o Options) *Engine {
+func NewEngine(store Queue, o Options) *Engine {
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}

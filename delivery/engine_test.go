@@ -21,6 +21,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 	"github.com/hookrelay/hookrelay/webhook"
 )
@@ -141,7 +142,7 @@ func options(t *testing.T, schedule ...time.Duration) delivery.Options {
 	}
 }
 
-func createEvent(t *testing.T, store *db.DB, e db.NewEvent) db.IngestResult {
+func createEvent(t *testing.T, store *sqlite.DB, e db.NewEvent) db.IngestResult {
 	t.Helper()
 	if e.Data == nil {
 		e.Data = json.RawMessage(`{}`)

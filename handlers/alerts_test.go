@@ -14,6 +14,7 @@ import (
 	"github.com/hookrelay/hookrelay/alert/alerttest"
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
@@ -74,11 +75,11 @@ func alertEnv(t *testing.T, mailer bool) (*env, *alert.Sender, *alerttest.Server
 		if mailer {
 			o.Mailer = &alert.SMTP{Addr: smtpSrv.Addr, From: "hookrelay@example.com", TLS: alert.TLSNone, Timeout: 5 * time.Second}
 		}
-		sender = alert.NewSender(s.DB, o)
+		sender = alert.NewSender(s.DB.(*sqlite.DB), o)
 		s.AlertEmail = sender
 	})
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	e.store.Now = clock.Now
+	e.store.Clock = clock.Now
 	return e, sender, smtpSrv, clock
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
@@ -28,7 +29,7 @@ const (
 // env is one server on its own fresh database.
 type env struct {
 	t     *testing.T
-	store *db.DB
+	store *sqlite.DB
 	srv   *handlers.Server
 	h     http.Handler
 }
@@ -137,7 +138,7 @@ func assertError(t *testing.T, rec *httptest.ResponseRecorder, status int, code,
 
 // countDeliveries counts every delivery in the store. With a "*" webhook in place every
 // stored event has one, so it counts events too (db has no event listing).
-func countDeliveries(t *testing.T, store *db.DB) int {
+func countDeliveries(t *testing.T, store *sqlite.DB) int {
 	t.Helper()
 	n := 0
 	f := db.DeliveryFilter{Limit: 500}
@@ -175,7 +176,7 @@ func (e *env) secretOf(id string) string {
 
 // attempt claims the webhook's due delivery and records one attempt for it, as the engine
 // would, returning the claim.
-func attempt(t *testing.T, store *db.DB, webhookID string, res db.AttemptResult) db.Claim {
+func attempt(t *testing.T, store *sqlite.DB, webhookID string, res db.AttemptResult) db.Claim {
 	t.Helper()
 	ctx := context.Background()
 	claimed, err := store.ClaimDue(ctx, []db.ClaimRequest{{WebhookID: webhookID, Limit: 1}}, time.Minute)

@@ -9,8 +9,6 @@ import (
 	"net/url"
 
 	"github.com/go-chi/chi/v5"
-
-	"github.com/hookrelay/hookrelay/db"
 )
 
 // Default limits, used when the corresponding Server field is zero.
@@ -22,7 +20,7 @@ const (
 
 // Server holds what the handlers need. Fill the fields, then call Routes once.
 type Server struct {
-	DB     *db.DB
+	DB     Store
 	Logger *slog.Logger
 	// IngestToken is the Bearer token for POST /api/v1/events and /api/v1/events/batch only.
 	IngestToken string

@@ -26,7 +26,7 @@ func TestRotateSecret(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	e.store.Now = clock.Now
+	e.store.Clock = clock.Now
 	wh := e.createWebhook("https://a.test/", true, "*")
 	first := e.secretOf(wh)
 	path := "/api/v1/webhooks/" + wh + "/secret/rotate"

@@ -18,6 +18,7 @@ import (
 	"github.com/hookrelay/hookrelay/alert/alerttest"
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
@@ -35,7 +36,7 @@ func newUIAlertEnv(t *testing.T, mailer bool, opts ...func(*handlers.Server)) (*
 		if mailer {
 			o.Mailer = &alert.SMTP{Addr: smtpSrv.Addr, From: "hookrelay@example.com", TLS: alert.TLSNone, Timeout: 5 * time.Second}
 		}
-		sender = alert.NewSender(s.DB, o)
+		sender = alert.NewSender(s.DB.(*sqlite.DB), o)
 		s.AlertEmail = sender
 	})...)
 	return e, sender, smtpSrv

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
@@ -32,7 +33,7 @@ func newUIEnv(t *testing.T, opts ...func(*handlers.Server)) *uiEnv {
 	t.Helper()
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	e := newEnv(t, append([]func(*handlers.Server){func(s *handlers.Server) {
-		s.DB.Now = clock.Now
+		s.DB.(*sqlite.DB).Clock = clock.Now
 		s.UI.Now = clock.Now
 		s.UI.UserAgent = "github.com/hookrelay/hookrelay/test"
 		s.UI.PasswordCost = bcrypt.MinCost // bcrypt is slow under -race

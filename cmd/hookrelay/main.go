@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/alert"
 	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 	"github.com/hookrelay/hookrelay/handlers"
 )
@@ -57,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logger := newLogger(stdout, cfg)
 	logger.Info("starting", "version", version, "db", cfg.DBPath, "secrets_encrypted", cfg.EncryptionKey != nil)
 
-	store, err := db.Open(ctx, cfg.DBPath, db.Options{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
+	store, err := sqlite.Open(ctx, cfg.DBPath, sqlite.Options{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
 	switch {
 	case errors.Is(err, db.ErrEncryptionKeyRequired):
 		return fmt.Errorf("open database %s: %w: set %s to the key they were encrypted with", cfg.DBPath, err, encryptionKeyEnv)
@@ -176,7 +177,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // alertRecipients returns who gets failure alerts: HOOKRELAY_ALERT_EMAILS when set, otherwise
 // every admin user.
-func alertRecipients(static []string, store *db.DB) func(context.Context) ([]string, error) {
+func alertRecipients(static []string, store *sqlite.DB) func(context.Context) ([]string, error) {
 	return func(ctx context.Context) ([]string, error) {
 		if len(static) > 0 {
 			return static, nil

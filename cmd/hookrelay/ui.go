@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
@@ -76,7 +77,7 @@ func checkUIConfig(c Config) []error {
 
 // uiConfig turns the settings into the handlers' UI configuration, reading (or creating
 // once) the session key kept in the database.
-func uiConfig(ctx context.Context, cfg Config, store *db.DB, baseURL string) (handlers.UIConfig, error) {
+func uiConfig(ctx context.Context, cfg Config, store *sqlite.DB, baseURL string) (handlers.UIConfig, error) {
 	key := []byte(cfg.SessionKey)
 	if len(key) == 0 {
 		fresh := make([]byte, 32)
@@ -103,7 +104,7 @@ func uiConfig(ctx context.Context, cfg Config, store *db.DB, baseURL string) (ha
 }
 
 // createFirstAdmin creates the admin from HOOKRELAY_ADMIN_EMAIL/PASSWORD when none exists.
-func createFirstAdmin(ctx context.Context, cfg Config, store *db.DB, logger *slog.Logger) error {
+func createFirstAdmin(ctx context.Context, cfg Config, store *sqlite.DB, logger *slog.Logger) error {
 	n, err := store.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -164,7 +165,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("invalid password: %w", err)
 	}
-	store, err := db.Open(ctx, *dbPath, db.Options{})
+	store, err := sqlite.Open(ctx, *dbPath, sqlite.Options{})
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", *dbPath, err)
 	}

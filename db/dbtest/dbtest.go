@@ -11,18 +11,19 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 // New opens a fresh database file in t.TempDir and closes it when the test ends.
-func New(t testing.TB) *db.DB {
+func New(t testing.TB) *sqlite.DB {
 	t.Helper()
 	return Open(t, filepath.Join(t.TempDir(), "hookrelay.db"))
 }
 
 // Open opens the database at path and closes it when the test ends.
-func Open(t testing.TB, path string) *db.DB {
+func Open(t testing.TB, path string) *sqlite.DB {
 	t.Helper()
-	store, err := db.Open(context.Background(), path, db.Options{})
+	store, err := sqlite.Open(context.Background(), path, sqlite.Options{})
 	if err != nil {
 		t.Fatalf("open database: %v", err)
 	}
@@ -38,7 +39,7 @@ func Open(t testing.TB, path string) *db.DB {
 const Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // Webhook creates an enabled webhook for url subscribed to patterns ("*" when none).
-func Webhook(t testing.TB, store *db.DB, url string, patterns ...string) db.Webhook {
+func Webhook(t testing.TB, store *sqlite.DB, url string, patterns ...string) db.Webhook {
 	t.Helper()
 	if len(patterns) == 0 {
 		patterns = []string{"*"}
@@ -51,7 +52,7 @@ func Webhook(t testing.TB, store *db.DB, url string, patterns ...string) db.Webh
 }
 
 // Event ingests one event of type typ with data {"n": n} and returns its result.
-func Event(t testing.TB, store *db.DB, typ string, n int) db.IngestResult {
+func Event(t testing.TB, store *sqlite.DB, typ string, n int) db.IngestResult {
 	t.Helper()
 	data, _ := json.Marshal(map[string]int{"n": n})
 	res, err := store.CreateEvents(context.Background(), []db.NewEvent{{Type: typ, Data: data}})
@@ -62,7 +63,7 @@ func Event(t testing.TB, store *db.DB, typ string, n int) db.IngestResult {
 }
 
 // Deliveries returns every delivery of a webhook, newest first.
-func Deliveries(t testing.TB, store *db.DB, webhookID string) []db.Delivery {
+func Deliveries(t testing.TB, store *sqlite.DB, webhookID string) []db.Delivery {
 	t.Helper()
 	out, _, err := store.ListDeliveries(context.Background(), db.DeliveryFilter{WebhookID: webhookID, Limit: 500})
 	if err != nil {
@@ -72,7 +73,7 @@ func Deliveries(t testing.TB, store *db.DB, webhookID string) []db.Delivery {
 }
 
 // Attempts returns every attempt of a delivery.
-func Attempts(t testing.TB, store *db.DB, deliveryID string) []db.Attempt {
+func Attempts(t testing.TB, store *sqlite.DB, deliveryID string) []db.Attempt {
 	t.Helper()
 	out, err := store.ListAttempts(context.Background(), deliveryID)
 	if err != nil {
@@ -82,7 +83,7 @@ func Attempts(t testing.TB, store *db.DB, deliveryID string) []db.Attempt {
 }
 
 // Delivery returns the delivery with the given id.
-func Delivery(t testing.TB, store *db.DB, id string) db.Delivery {
+func Delivery(t testing.TB, store *sqlite.DB, id string) db.Delivery {
 	t.Helper()
 	d, err := store.FindDelivery(context.Background(), id)
 	if err != nil {
@@ -91,7 +92,7 @@ func Delivery(t testing.TB, store *db.DB, id string) db.Delivery {
 	return d
 }
 
-// Clock is a settable clock for db.DB.Now (store.Now = clock.Now), safe for concurrent use.
+// Clock is a settable clock for sqlite.DB.Clock (store.Clock = clock.Now), safe for concurrent use.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time

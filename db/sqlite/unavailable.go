@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"errors"
@@ -7,14 +7,10 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Unavailable reports whether err means the store cannot take the write (or read) now, as
-// opposed to a bug or bad input: the database is closed, the disk is full, the file is
-// read-only, an I/O error occurred, or a lock could not be had. Callers answer such errors with
-// "try again later" (HTTP 503) and must not claim the data was stored.
-func Unavailable(err error) bool {
-	if errors.Is(err, ErrClosed) {
-		return true
-	}
+// unavailable reports whether a SQLite error means the database cannot take the write (or
+// read) now: the disk is full, the file is read-only, an I/O error occurred, or a lock could
+// not be had. translate wraps such errors in db.ErrUnavailable.
+func unavailable(err error) bool {
 	var se *sqlite.Error
 	if !errors.As(err, &se) {
 		return false

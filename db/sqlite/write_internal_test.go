@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -206,7 +207,7 @@ func TestWriteConstraintErrorIsConflict(t *testing.T) {
 		return translate(err)
 	}
 	require.NoError(t, s.write(t.Context(), insert))
-	assert.ErrorIs(t, s.write(t.Context(), insert), ErrConflict)
+	assert.ErrorIs(t, s.write(t.Context(), insert), db.ErrConflict)
 }
 
 // TestFanOutSeesWebhooksCreatedEarlierInTheSameGroup: fan-out reads the enabled webhooks
@@ -227,16 +228,16 @@ func TestFanOutSeesWebhooksCreatedEarlierInTheSameGroup(t *testing.T) {
 		<-held
 		// Queued in this order behind the held op, so they run as one group: an ingest that
 		// loads the (empty) list of webhooks, a new webhook, then a second ingest.
-		var first, second []IngestResult
-		ingest := func(out *[]IngestResult) {
-			res, err := s.CreateEvents(context.Background(), []NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
+		var first, second []db.IngestResult
+		ingest := func(out *[]db.IngestResult) {
+			res, err := s.CreateEvents(context.Background(), []db.NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
 			assert.NoError(t, err)
 			*out = res
 		}
 		wg.Go(func() { ingest(&first) })
 		synctest.Wait()
 		wg.Go(func() {
-			_, err := s.CreateWebhook(context.Background(), NewWebhook{URL: "https://x.test/", EventTypes: []string{"*"},
+			_, err := s.CreateWebhook(context.Background(), db.NewWebhook{URL: "https://x.test/", EventTypes: []string{"*"},
 				Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true})
 			assert.NoError(t, err)
 		})

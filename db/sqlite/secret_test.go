@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/webhook"
 )
 
@@ -26,9 +27,9 @@ func newKey() []byte {
 }
 
 // openWith opens path with o; the store is closed when the test ends.
-func openWith(t *testing.T, path string, o db.Options) *db.DB {
+func openWith(t *testing.T, path string, o sqlite.Options) *sqlite.DB {
 	t.Helper()
-	store, err := db.Open(context.Background(), path, o)
+	store, err := sqlite.Open(context.Background(), path, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
 	return store
@@ -36,7 +37,7 @@ func openWith(t *testing.T, path string, o db.Options) *db.DB {
 
 // signingSecrets ingests an event for the webhook and returns the secrets its claim would
 // be signed with.
-func signingSecrets(t *testing.T, store *db.DB, webhookID string) []string {
+func signingSecrets(t *testing.T, store *sqlite.DB, webhookID string) []string {
 	t.Helper()
 	dbtest.Event(t, store, "x", 1)
 	c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: webhookID, Limit: 100})
@@ -48,7 +49,7 @@ func TestRotateSecretSignsWithBothDuringTheGracePeriod(t *testing.T) {
 	t.Parallel()
 	store := dbtest.New(t)
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	ctx := context.Background()
 	wh := dbtest.Webhook(t, store, "https://a.test/")
 	first := wh.Secret
@@ -81,7 +82,7 @@ func TestRotateSecretKeepsAtMostThreeOldSecrets(t *testing.T) {
 	t.Parallel()
 	store := dbtest.New(t)
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	wh := dbtest.Webhook(t, store, "https://a.test/")
 	secrets := []string{wh.Secret}
 	for range 5 {
@@ -102,7 +103,7 @@ func TestRotateSecretGraceEndsForEveryOldSecret(t *testing.T) {
 	t.Parallel()
 	store := dbtest.New(t)
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	ctx := context.Background()
 	wh := dbtest.Webhook(t, store, "https://a.test/")
 	a := wh.Secret
@@ -187,7 +188,7 @@ func rawSecrets(t *testing.T, path string) []string {
 	return out
 }
 
-func countRows(t *testing.T, store *db.DB, table string) int {
+func countRows(t *testing.T, store *sqlite.DB, table string) int {
 	t.Helper()
 	n, err := store.CountRowsForTest(context.Background(), table)
 	require.NoError(t, err)
@@ -213,7 +214,7 @@ func TestSecretsAreEncryptedAtRest(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "hookrelay.db")
 	key := newKey()
-	store := openWith(t, path, db.Options{EncryptionKey: key})
+	store := openWith(t, path, sqlite.Options{EncryptionKey: key})
 	ctx := context.Background()
 	first := webhook.NewSecret()
 	wh, err := store.CreateWebhook(ctx, db.NewWebhook{URL: "https://a.test/", EventTypes: []string{"*"}, Secret: first, Enabled: true})
@@ -250,7 +251,7 @@ func TestEncryptionKeyAtStart(t *testing.T) {
 	ctx := context.Background()
 
 	// A database from before encryption: secrets in plaintext.
-	plain, err := db.Open(ctx, path, db.Options{})
+	plain, err := sqlite.Open(ctx, path, sqlite.Options{})
 	require.NoError(t, err)
 	a := dbtest.Webhook(t, plain, "https://a.test/")
 	b := dbtest.Webhook(t, plain, "https://b.test/")
@@ -263,7 +264,7 @@ func TestEncryptionKeyAtStart(t *testing.T) {
 
 	// The first start with a key encrypts every stored secret.
 	key := newKey()
-	store, err := db.Open(ctx, path, db.Options{EncryptionKey: key})
+	store, err := sqlite.Open(ctx, path, sqlite.Options{EncryptionKey: key})
 	require.NoError(t, err)
 	for _, s := range rawSecrets(t, path) {
 		assert.True(t, strings.HasPrefix(s, "enc:v1:"), "stored as %q", s)
@@ -278,15 +279,15 @@ func TestEncryptionKeyAtStart(t *testing.T) {
 	require.NoError(t, store.Close())
 
 	// Without the key, or with another, the start fails and says why.
-	_, err = db.Open(ctx, path, db.Options{})
+	_, err = sqlite.Open(ctx, path, sqlite.Options{})
 	assert.ErrorIs(t, err, db.ErrEncryptionKeyRequired)
-	_, err = db.Open(ctx, path, db.Options{EncryptionKey: newKey()})
+	_, err = sqlite.Open(ctx, path, sqlite.Options{EncryptionKey: newKey()})
 	assert.ErrorIs(t, err, db.ErrEncryptionKeyWrong)
-	_, err = db.Open(ctx, path, db.Options{EncryptionKey: []byte("short")})
+	_, err = sqlite.Open(ctx, path, sqlite.Options{EncryptionKey: []byte("short")})
 	assert.ErrorContains(t, err, "32 bytes")
 
 	// With the key again, everything is as it was.
-	store = openWith(t, path, db.Options{EncryptionKey: key})
+	store = openWith(t, path, sqlite.Options{EncryptionKey: key})
 	got, err := store.FindWebhook(ctx, a.ID)
 	require.NoError(t, err)
 	assert.Equal(t, a.Secret, got.Secret)
@@ -299,7 +300,7 @@ func TestEncryptedSecretIsBoundToItsWebhook(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "hookrelay.db")
 	key := newKey()
-	store, err := db.Open(context.Background(), path, db.Options{EncryptionKey: key})
+	store, err := sqlite.Open(context.Background(), path, sqlite.Options{EncryptionKey: key})
 	require.NoError(t, err)
 	a := dbtest.Webhook(t, store, "https://a.test/")
 	dbtest.Webhook(t, store, "https://b.test/")
@@ -311,6 +312,6 @@ func TestEncryptedSecretIsBoundToItsWebhook(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, raw.Close())
 
-	_, err = db.Open(context.Background(), path, db.Options{EncryptionKey: key})
+	_, err = sqlite.Open(context.Background(), path, sqlite.Options{EncryptionKey: key})
 	assert.ErrorIs(t, err, db.ErrEncryptionKeyWrong)
 }

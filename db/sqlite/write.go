@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // tx is what a write operation sees: the group's transaction, cached prepared statements,
@@ -45,7 +47,7 @@ func (s *DB) write(ctx context.Context, fn func(*tx) error) error {
 	select {
 	case s.ops <- op:
 	case <-s.quit:
-		return ErrClosed
+		return db.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -119,7 +121,7 @@ func (s *DB) runGroup(ops []*writeOp) error {
 	}
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fail(fmt.Errorf("begin transaction: %w", err))
+		return fail(fmt.Errorf("begin transaction: %w", translate(err)))
 	}
 	t := &tx{ctx: ctx, db: s, sql: sqlTx}
 	for _, op := range ops {
@@ -136,7 +138,7 @@ func (s *DB) runGroup(ops []*writeOp) error {
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fail(fmt.Errorf("commit: %w", err))
+		return fail(fmt.Errorf("commit: %w", translate(err)))
 	}
 	maps.Copy(s.targets, t.newTargets)
 	for _, b := range t.newBodies {
@@ -168,7 +170,7 @@ func (t *tx) stmt(query string) (*sql.Stmt, error) {
 	}
 	st, err := t.sql.PrepareContext(t.ctx, query)
 	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return nil, fmt.Errorf("prepare: %w", translate(err))
 	}
 	t.db.stmts[query] = nil
 	t.db.unprepared = true

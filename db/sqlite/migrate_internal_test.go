@@ -1,4 +1,4 @@
-package db
+package sqlite
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -66,10 +67,10 @@ func TestMigrationsKeepData(t *testing.T) {
 	assert.Equal(t, []int{1, 2}, []int{as[0].Number, as[1].Number})
 	assert.Equal(t, "down", string(as[0].ResponseBody))
 	assert.Equal(t, 503, as[0].StatusCode)
-	assert.Equal(t, TriggerManual, as[1].Trigger)
+	assert.Equal(t, db.TriggerManual, as[1].Trigger)
 	d, err := s.FindDelivery(ctx, "dlv_old")
 	require.NoError(t, err)
-	assert.Equal(t, StateFailed, d.State)
+	assert.Equal(t, db.StateFailed, d.State)
 	e, err := s.FindEvent(ctx, "evt_old")
 	require.NoError(t, err)
 	assert.Equal(t, "a.b", e.Type)

@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 // The queue's hot statements, each through the group-commit writer as the server runs them.
@@ -32,9 +33,9 @@ func reportRows(b *testing.B, perOp int) {
 }
 
 // openBench opens a fresh database with sync mode sync and one webhook subscribed to all.
-func openBench(b *testing.B, sync string) (*db.DB, db.Webhook) {
+func openBench(b *testing.B, sync string) (*sqlite.DB, db.Webhook) {
 	b.Helper()
-	store, err := db.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), db.Options{Sync: sync})
+	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{Sync: sync})
 	if err != nil {
 		b.Fatal(err)
 	}

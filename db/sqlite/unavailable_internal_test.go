@@ -1,4 +1,4 @@
-package db_test
+package sqlite
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/hookrelay/hookrelay/db"
-	"github.com/hookrelay/hookrelay/db/dbtest"
 )
 
 func TestUnavailable(t *testing.T) {
@@ -33,18 +32,19 @@ func TestUnavailable(t *testing.T) {
 	defer ro.Close()
 	_, readOnly := ro.ExecContext(ctx, "INSERT INTO t VALUES ('b')")
 	require.Error(t, readOnly)
-	assert.True(t, db.Unavailable(fmt.Errorf("store: %w", readOnly)), "a read-only database: %v", readOnly)
+	assert.True(t, unavailable(fmt.Errorf("store: %w", readOnly)), "a read-only database: %v", readOnly)
 
 	_, dup := rw.ExecContext(ctx, "INSERT INTO t VALUES ('a')")
 	require.Error(t, dup)
-	assert.False(t, db.Unavailable(dup), "a constraint failure is not an outage")
+	assert.False(t, unavailable(dup), "a constraint failure is not an outage")
 
 	_, syntax := rw.ExecContext(ctx, "INSERT INTO")
-	assert.False(t, db.Unavailable(syntax))
-	assert.False(t, db.Unavailable(errors.New("other")))
-	assert.False(t, db.Unavailable(nil))
+	assert.False(t, unavailable(syntax))
+	assert.False(t, unavailable(errors.New("other")))
+	assert.False(t, unavailable(nil))
 
-	store := dbtest.New(t)
+	store, err := Open(ctx, filepath.Join(t.TempDir(), "closed.db"), Options{})
+	require.NoError(t, err)
 	require.NoError(t, store.Close())
 	_, closed := store.CreateEvents(ctx, []db.NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
 	assert.True(t, db.Unavailable(closed), "a closed database: %v", closed)

@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 type migration struct{ Version, AppliedAt int64 }
@@ -71,7 +72,7 @@ func TestMigrationsApplyOnceAndReopenIsANoOp(t *testing.T) {
 	}
 
 	path := filepath.Join(t.TempDir(), "hookrelay.db")
-	store, err := db.Open(t.Context(), path, db.Options{})
+	store, err := sqlite.Open(t.Context(), path, sqlite.Options{})
 	require.NoError(t, err)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	res := dbtest.Event(t, store, "a.b", 1)
@@ -103,14 +104,14 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		path string
-		o    db.Options
+		o    sqlite.Options
 	}{
-		{"empty path", "", db.Options{}},
-		{"unknown sync mode", filepath.Join(t.TempDir(), "x.db"), db.Options{Sync: "sometimes"}},
+		{"empty path", "", sqlite.Options{}},
+		{"unknown sync mode", filepath.Join(t.TempDir(), "x.db"), sqlite.Options{Sync: "sometimes"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := db.Open(t.Context(), tc.path, tc.o)
+			_, err := sqlite.Open(t.Context(), tc.path, tc.o)
 			assert.Error(t, err)
 		})
 	}
@@ -118,7 +119,7 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 
 func TestWritesAfterCloseFail(t *testing.T) {
 	t.Parallel()
-	store, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "hookrelay.db"), db.Options{})
+	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hookrelay.db"), sqlite.Options{})
 	require.NoError(t, err)
 	require.NoError(t, store.Close())
 	require.NoError(t, store.Close(), "Close is idempotent")

@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"encoding/base64"
@@ -11,11 +11,12 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 // settle claims every due delivery of a webhook and records each with the next state from
 // states, in order; deliveries beyond len(states) stay leased (delivering).
-func settle(t *testing.T, store *db.DB, webhookID string, states ...db.State) []db.Claim {
+func settle(t *testing.T, store *sqlite.DB, webhookID string, states ...db.State) []db.Claim {
 	t.Helper()
 	cs := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: webhookID, Limit: 100}).Claims
 	require.GreaterOrEqual(t, len(cs), len(states))
@@ -261,7 +262,7 @@ func TestTimesRoundTripAsUTCMilliseconds(t *testing.T) {
 	zone := time.FixedZone("UTC-7", -7*3600)
 	now := time.Date(2026, 5, 6, 7, 8, 9, 123_456_789, zone)
 	clock := dbtest.NewClock(now)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	want := time.Date(2026, 5, 6, 14, 8, 9, 123_000_000, time.UTC)
 	isUTCms := func(t *testing.T, want, got time.Time, what string) {
 		t.Helper()

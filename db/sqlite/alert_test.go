@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"testing"
@@ -9,11 +9,12 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 const window = time.Hour
 
-func fold(t *testing.T, store *db.DB) db.FoldResult {
+func fold(t *testing.T, store *sqlite.DB) db.FoldResult {
 	t.Helper()
 	res, err := store.FoldAlertFailures(t.Context(), window)
 	require.NoError(t, err)
@@ -21,7 +22,7 @@ func fold(t *testing.T, store *db.DB) db.FoldResult {
 }
 
 // alertsOf returns every alert of a webhook, oldest first.
-func alertsOf(t *testing.T, store *db.DB, webhookID string) []db.Alert {
+func alertsOf(t *testing.T, store *sqlite.DB, webhookID string) []db.Alert {
 	t.Helper()
 	all, _, err := store.ListAlerts(t.Context(), db.AlertFilter{Limit: 500})
 	require.NoError(t, err)

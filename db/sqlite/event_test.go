@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"encoding/json"
@@ -12,21 +12,22 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // newStore returns a fresh database whose clock stands still at t0 until the test moves it.
-func newStore(t *testing.T) (*db.DB, *dbtest.Clock) {
+func newStore(t *testing.T) (*sqlite.DB, *dbtest.Clock) {
 	t.Helper()
 	store := dbtest.New(t)
 	clock := dbtest.NewClock(t0)
-	store.Now = clock.Now
+	store.Clock = clock.Now
 	return store, clock
 }
 
 // allDeliveries pages through every delivery the filter selects.
-func allDeliveries(t *testing.T, store *db.DB, f db.DeliveryFilter) []db.Delivery {
+func allDeliveries(t *testing.T, store *sqlite.DB, f db.DeliveryFilter) []db.Delivery {
 	t.Helper()
 	var out []db.Delivery
 	for {

@@ -1,8 +1,9 @@
-package db
+package sqlite
 
 import (
 	"testing"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,10 +19,10 @@ func TestPageCursors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(42), row)
 	_, err = events.decode(c)
-	assert.ErrorIs(t, err, ErrBadCursor, "one list's cursor is refused by another")
+	assert.ErrorIs(t, err, db.ErrBadCursor, "one list's cursor is refused by another")
 	for _, bad := range []string{"", "%%%", "ZA", "ZDQyeA", "ZC0x", "ZDA"} { // …, "d42x", "d-1", "d0"
 		_, err := deliveries.decode(bad)
-		assert.ErrorIs(t, err, ErrBadCursor, bad)
+		assert.ErrorIs(t, err, db.ErrBadCursor, bad)
 	}
 
 	p := newPage('d', "d.id", 2)

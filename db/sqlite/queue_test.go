@@ -1,4 +1,4 @@
-package db_test
+package sqlite_test
 
 import (
 	"maps"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 // dueLog records OnDue notifications.
@@ -21,7 +22,7 @@ type dueLog struct {
 	ids []string
 }
 
-func watchDue(store *db.DB) *dueLog {
+func watchDue(store *sqlite.DB) *dueLog {
 	l := &dueLog{}
 	store.OnDue(func(ids []string) {
 		l.mu.Lock()
@@ -39,19 +40,19 @@ func (l *dueLog) take() []string {
 	return out
 }
 
-func claim(t *testing.T, store *db.DB, lease time.Duration, reqs ...db.ClaimRequest) db.Claimed {
+func claim(t *testing.T, store *sqlite.DB, lease time.Duration, reqs ...db.ClaimRequest) db.Claimed {
 	t.Helper()
 	c, err := store.ClaimDue(t.Context(), reqs, lease)
 	require.NoError(t, err)
 	return c
 }
 
-func record(t *testing.T, store *db.DB, results ...db.AttemptResult) {
+func record(t *testing.T, store *sqlite.DB, results ...db.AttemptResult) {
 	t.Helper()
 	require.NoError(t, store.RecordAttempts(t.Context(), results))
 }
 
-func statesOf(t *testing.T, store *db.DB, webhookID string) map[db.State]int {
+func statesOf(t *testing.T, store *sqlite.DB, webhookID string) map[db.State]int {
 	t.Helper()
 	out := map[db.State]int{}
 	for _, d := range allDeliveries(t, store, db.DeliveryFilter{WebhookID: webhookID}) {

@@ -1,0 +1,49 @@
+package handlers
+
+import (
+	"context"
+	"time"
+
+	"github.com/hookrelay/hookrelay/db"
+)
+
+// Store is what the handlers need of hookrelay's store; db/sqlite and db/postgres implement
+// it. Errors are classified by the store (db.ErrNotFound, db.ErrConflict, db.ErrUnavailable),
+// and fail maps them to answers.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error)
+	FindEvent(ctx context.Context, id string) (db.Event, error)
+	ListEvents(ctx context.Context, f db.EventFilter) ([]db.Event, string, error)
+	CreateTestEvent(ctx context.Context, webhookID string) (db.Delivery, error)
+
+	CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, error)
+	FindWebhook(ctx context.Context, id string) (db.Webhook, error)
+	ListWebhooks(ctx context.Context) ([]db.Webhook, error)
+	UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (db.Webhook, error)
+	DeleteWebhook(ctx context.Context, id string) error
+	FindWebhookSecrets(ctx context.Context, id string) (db.WebhookSecrets, error)
+	RotateSecret(ctx context.Context, id, secret string, grace time.Duration) (db.WebhookSecrets, error)
+
+	FindDelivery(ctx context.Context, id string) (db.Delivery, error)
+	ListDeliveries(ctx context.Context, f db.DeliveryFilter) ([]db.Delivery, string, error)
+	ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt, error)
+	RetryDelivery(ctx context.Context, id string) (db.Delivery, error)
+	RetryFailed(ctx context.Context, webhookID string) (int, error)
+
+	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
+	CountFailed(ctx context.Context, webhookID string) (int, error)
+	ListWebhookStats(ctx context.Context, since time.Time) (map[string]db.WebhookStats, error)
+	ListFailingWebhooks(ctx context.Context) ([]db.FailingWebhook, error)
+
+	ListAlerts(ctx context.Context, f db.AlertFilter) ([]db.Alert, string, error)
+	CountUnsentAlerts(ctx context.Context) (int, error)
+	CountAlertsSince(ctx context.Context, since time.Time) (int, error)
+
+	FindUserByEmail(ctx context.Context, email string) (db.User, error)
+	CreateSession(ctx context.Context, userID, replaces string, expiredBefore time.Time) (db.Session, error)
+	FindSession(ctx context.Context, id string) (db.Session, error)
+	TouchSession(ctx context.Context, id string) error
+	DeleteSession(ctx context.Context, id string) error
+}
