@@ -9,10 +9,24 @@ import (
 type ClaimRequest struct {
 	WebhookID string
 	Limit     int
+	// Cap, when positive, is the most deliveries of the webhook that may be leased at once
+	// over every engine sharing the store. A store that serves several instances enforces it
+	// (db/postgres); a store with one process per database leaves it to the engine.
+	Cap int
 }
+
+// ClassLeaseExpired is the error class of an attempt whose result was never recorded: the
+// instance that made it stopped, or the attempt outlived its lease. RescueExpired records
+// it; a result recorded late replaces it.
+const ClassLeaseExpired = "lease_expired"
 
 // Claim is a delivery leased to the engine for one attempt. Pass it back unchanged in an
 // AttemptResult: it carries the lease that proves the attempt is still the current one.
+//
+// The attempt is counted when it is claimed, not when its result is recorded: a delivery
+// whose attempts never come back (the instance dies each time, or every attempt outlives its
+// lease) still uses up its schedule, and RescueExpired fails it at the end instead of
+// handing it out forever.
 type Claim struct {
 	DeliveryID string
 	WebhookID  string
@@ -21,10 +35,12 @@ type Claim struct {
 	EventID    string
 	EventType  string
 	Body       []byte
-	Attempts   int  // attempts made before this one
+	Attempts   int  // attempts made before this one; this one is number Attempts+1
 	Manual     bool // this attempt is a manual retry
 	LeaseUntil time.Time
 
+	// Row and LeaseToken belong to the store that made the claim: its key of the delivery,
+	// and the lease that RecordAndClaim checks before it changes the delivery's state.
 	Row        int64
 	LeaseToken int64
 }
@@ -43,7 +59,14 @@ type Claimed struct {
 	// NextDue holds, for each webhook asked about, when its earliest remaining pending
 	// delivery is due. A webhook that is absent has nothing pending, is disabled or is gone.
 	NextDue map[string]time.Time
+	// Failed holds the webhooks whose deliveries could not be claimed, with why (a signing
+	// secret that does not decrypt, say). Their work stays pending; the others' is claimed as
+	// usual, so one broken webhook cannot stall the rest.
+	Failed map[string]error
 }
+
+// Number is the attempt's number among its delivery's attempts, counting from 1.
+func (c Claim) Number() int { return c.Attempts + 1 }
 
 // AttemptResult is the outcome of one attempt and what the policy decided next.
 type AttemptResult struct {
@@ -62,11 +85,24 @@ type AttemptResult struct {
 	NextAt time.Time
 }
 
-// lastError is what a delivery shows as its last error: the error class, or "HTTP nnn" for
+// LastError is what a delivery shows as its last error: the error class, or "HTTP nnn" for
 // an answer other than 2xx.
 func LastError(r AttemptResult) string {
 	if r.ErrorClass == "" && r.StatusCode != 0 && (r.StatusCode < 200 || r.StatusCode > 299) {
 		return fmt.Sprintf("HTTP %d", r.StatusCode)
 	}
 	return r.ErrorClass
+}
+
+// LeaseExpired is the result a store's rescuer records for an attempt whose lease ran out
+// at now: error class ClassLeaseExpired, and the delivery due again at once, or failed when
+// it was a manual retry or the maxAttempts-th attempt.
+func LeaseExpired(c Claim, claimedAt time.Time, maxAttempts int, now time.Time) AttemptResult {
+	r := AttemptResult{Claim: c, AttemptedAt: claimedAt, ErrorClass: ClassLeaseExpired,
+		ErrorMessage: "no result was recorded before the lease expired: the instance stopped, or the attempt outlived its lease",
+		Next:         StatePending, NextAt: now}
+	if c.Manual || c.Number() >= maxAttempts {
+		r.Next, r.NextAt = StateFailed, time.Time{}
+	}
+	return r
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,7 +37,10 @@ type Options struct {
 	// database, a safety net behind the commit notifications (default 30s).
 	ResyncInterval time.Duration
 	UserAgent      string // default "hookrelay"
-	Logger         *slog.Logger
+	// Instance names this engine among those sharing the store, for the rescuer's leader
+	// lease (default: random).
+	Instance string
+	Logger   *slog.Logger
 }
 
 // Queue is what the engine needs of the store: the deliveries table as a queue. Both
@@ -44,8 +48,11 @@ type Options struct {
 type Queue interface {
 	// RecordAndClaim records attempt results and leases due work, in one transaction.
 	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
-	// RescueExpired returns deliveries whose lease ran out to pending.
-	RescueExpired(ctx context.Context) (int, error)
+	// RescueExpired ends the leases that ran out: pending again, or failed after the
+	// maxAttempts-th attempt.
+	RescueExpired(ctx context.Context, maxAttempts int) (int, error)
+	// TryLead takes or renews the lease of singleton work (the rescuer) for holder.
+	TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	// DueWebhooks tells, per webhook with pending deliveries, when the earliest is due.
 	DueWebhooks(ctx context.Context) (map[string]time.Time, error)
 	// OnDue registers the callback told after a commit that made deliveries due.
@@ -94,6 +101,9 @@ func NewEngine(store Queue, o Options) *Engine {
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "hookrelay"
+	}
+	if o.Instance == "" {
+		o.Instance = rand.Text()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -158,7 +168,14 @@ type loopState struct {
 	nextRescue time.Time
 	nextResync time.Time
 	retryAt    time.Time // after a database error, when to try again
+	// broken holds the webhooks whose deliveries could not be claimed, and when to try
+	// again; their error is logged once per backoff.
+	broken map[string]time.Time
 }
+
+// brokenBackoff is how long a webhook whose deliveries could not be claimed (its secret does
+// not decrypt) waits before the engine tries it again.
+const brokenBackoff = time.Minute
 
 // Run delivers until ctx is cancelled, then stops claiming, lets attempts in flight finish
 // (each is bounded by the delivery timeout), records them, and returns.
@@ -168,7 +185,7 @@ type loopState struct {
 // call waits for the writer, more results queue up and go into the next turn, so the batches
 // grow with the load.
 func (e *Engine) Run(ctx context.Context) error {
-	st := &loopState{nextDue: map[string]time.Time{}, inFlight: map[string]int{}}
+	st := &loopState{nextDue: map[string]time.Time{}, inFlight: map[string]int{}, broken: map[string]time.Time{}}
 	// Every slot holds its attempt's result until the loop takes it, so sends never block.
 	results := make(chan db.AttemptResult, e.o.Concurrency)
 	var (
@@ -207,9 +224,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			return nil
 		}
 		if !now.Before(st.nextRescue) {
-			if _, err := e.store.RescueExpired(ctx); err != nil && ctx.Err() == nil {
-				e.o.Logger.Error("rescue expired leases", "err", err)
-			}
+			e.rescue(ctx)
 			st.nextRescue = now.Add(e.o.RescueInterval)
 		}
 		if !now.Before(st.nextResync) {
@@ -229,7 +244,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				st.retryAt = now.Add(time.Second)
 			} else {
 				e.recorded(st, pending)
-				e.claimed(st, reqs, claimed)
+				e.claimed(st, reqs, claimed, now)
 				for _, c := range claimed.Claims {
 					st.inFlight[c.WebhookID]++
 					st.total++
@@ -248,6 +263,21 @@ func (e *Engine) Run(ctx context.Context) error {
 		case r := <-results:
 			take(r)
 		}
+	}
+}
+
+// rescue ends expired leases, on one engine at a time among those sharing the store: the
+// lease is held for three rounds, so a stopped leader is replaced within that.
+func (e *Engine) rescue(ctx context.Context) {
+	led, err := e.store.TryLead(ctx, "rescuer", e.o.Instance, 3*e.o.RescueInterval)
+	if err == nil && led {
+		var n int
+		if n, err = e.store.RescueExpired(ctx, e.o.Policy.MaxAttempts()); n > 0 {
+			e.o.Logger.Warn("rescued deliveries whose lease expired", "count", n)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		e.o.Logger.Error("rescue expired leases", "err", err)
 	}
 }
 
@@ -307,15 +337,26 @@ func (e *Engine) claimRequests(st *loopState, now time.Time) []db.ClaimRequest {
 		if at.After(now) || n <= 0 {
 			continue
 		}
-		reqs = append(reqs, db.ClaimRequest{WebhookID: id, Limit: n})
+		if until, ok := st.broken[id]; ok && now.Before(until) {
+			continue
+		}
+		reqs = append(reqs, db.ClaimRequest{WebhookID: id, Limit: n, Cap: e.o.WebhookConcurrency})
 		free -= n
 	}
 	return reqs
 }
 
 // claimed updates the schedule with what the database said is left after a claim.
-func (e *Engine) claimed(st *loopState, reqs []db.ClaimRequest, res db.Claimed) {
+func (e *Engine) claimed(st *loopState, reqs []db.ClaimRequest, res db.Claimed, now time.Time) {
 	for _, r := range reqs {
+		if err, ok := res.Failed[r.WebhookID]; ok {
+			e.o.Logger.Error("cannot deliver to webhook; its deliveries wait", "webhook_id", r.WebhookID, "err", err,
+				"retry_in", brokenBackoff)
+			st.broken[r.WebhookID] = now.Add(brokenBackoff)
+			st.nextDue[r.WebhookID] = now.Add(brokenBackoff)
+			continue
+		}
+		delete(st.broken, r.WebhookID)
 		if at, ok := res.NextDue[r.WebhookID]; ok {
 			st.nextDue[r.WebhookID] = at
 		} else {
@@ -338,6 +379,9 @@ func (e *Engine) sleep(st *loopState, now time.Time) time.Duration {
 		}
 	} else if st.total < e.o.Concurrency {
 		for id, at := range st.nextDue {
+			if until, ok := st.broken[id]; ok && until.After(at) {
+				at = until
+			}
 			if st.inFlight[id] < e.o.WebhookConcurrency && at.Before(next) {
 				next = at
 			}

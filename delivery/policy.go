@@ -37,6 +37,9 @@ func (p Policy) Next(attempt int, ok, manual bool, now time.Time) (db.State, tim
 	return db.StatePending, now.Add(p.delay(p.Schedule[attempt-1]))
 }
 
+// MaxAttempts is how many scheduled attempts a delivery gets: one more than the delays.
+func (p Policy) MaxAttempts() int { return len(p.Schedule) + 1 }
+
 func (p Policy) delay(d time.Duration) time.Duration {
 	if p.Jitter <= 0 {
 		return d

@@ -2,7 +2,9 @@ package delivery_test
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 )
 
@@ -47,10 +50,11 @@ func TestExpiredLeaseIsRedelivered(t *testing.T) {
 		assert.Equal(t, int32(1), calls.Load(), "redelivered once the lease ran out")
 		d = dbtest.Delivery(t, store, d.ID)
 		assert.Equal(t, db.StateSucceeded, d.State)
-		assert.Equal(t, 1, d.Attempts, "the lost attempt left no trace to count")
+		assert.Equal(t, 2, d.Attempts, "the lost attempt counts")
 		a := dbtest.Attempts(t, store, d.ID)
-		require.Len(t, a, 1)
-		assert.Equal(t, 1, a[0].Number)
+		require.Len(t, a, 2)
+		assert.Equal(t, db.ClassLeaseExpired, a[0].ErrorClass, "the lost attempt is on record")
+		assert.Equal(t, 200, a[1].StatusCode)
 	})
 }
 
@@ -185,4 +189,56 @@ func TestShutdownWaitsForAttemptInFlight(t *testing.T) {
 		require.Len(t, a, 1)
 		assert.Equal(t, 10*time.Second, a[0].Duration)
 	})
+}
+
+// A webhook whose signing secret cannot be read (here: damaged at rest) must not stall the
+// others: its deliveries wait, it is tried again after a backoff, and everyone else's work
+// goes out at once.
+func TestBrokenWebhookDoesNotStallTheOthers(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hookrelay.db")
+		key := make([]byte, db.EncryptionKeySize)
+		store, err := sqlite.Open(t.Context(), path, sqlite.Options{EncryptionKey: key})
+		require.NoError(t, err)
+		t.Cleanup(func() { store.Close() })
+		bad := dbtest.Webhook(t, store, "https://bad.test/hook")
+		good := dbtest.Webhook(t, store, "https://good.test/hook")
+		raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+		require.NoError(t, err)
+		defer raw.Close()
+		_, err = raw.ExecContext(t.Context(), `UPDATE webhooks SET secret = 'enc:v1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' WHERE public_id = ?`, bad.ID)
+		require.NoError(t, err)
+
+		var calls sync.Map // host → *atomic.Int32
+		client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			n, _ := calls.LoadOrStore(r.URL.Host, new(atomic.Int32))
+			n.(*atomic.Int32).Add(1)
+			return respond(http.StatusOK, ""), nil
+		})}
+		count := func(host string) int32 {
+			if n, ok := calls.Load(host); ok {
+				return n.(*atomic.Int32).Load()
+			}
+			return 0
+		}
+		startEngine(t, delivery.NewEngine(store, delivery.Options{Client: client}))
+		for i := range 3 {
+			dbtest.Event(t, store, "a.b", i)
+			synctest.Wait()
+			assert.Equal(t, int32(i+1), count("good.test"), "the healthy webhook's event %d went out at once", i)
+		}
+		assert.Zero(t, count("bad.test"))
+		assert.Equal(t, map[db.State]int{db.StatePending: 3}, statesByWebhook(t, store, bad.ID), "the broken webhook's work waits")
+		assert.Equal(t, map[db.State]int{db.StateSucceeded: 3}, statesByWebhook(t, store, good.ID))
+	})
+}
+
+func statesByWebhook(t *testing.T, store *sqlite.DB, webhookID string) map[db.State]int {
+	t.Helper()
+	out := map[db.State]int{}
+	for _, d := range dbtest.Deliveries(t, store, webhookID) {
+		out[d.State]++
+	}
+	return out
 }

@@ -125,7 +125,7 @@ func TestLostLeaseRaisesNoAlert(t *testing.T) {
 	dbtest.Event(t, store, "a.b", 1)
 	stale := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
 	clock.Add(2 * time.Minute)
-	_, err := store.RescueExpired(t.Context())
+	_, err := store.RescueExpired(t.Context(), 7)
 	require.NoError(t, err)
 	record(t, store, db.AttemptResult{Claim: stale, AttemptedAt: clock.Now(), StatusCode: 503, Next: db.StateFailed})
 	assert.Zero(t, fold(t, store).Failures, "the attempt of a lost lease does not fail the delivery")

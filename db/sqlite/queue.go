@@ -23,7 +23,7 @@ func (s *DB) ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Du
 // ClaimDue), in one transaction. The engine's every cycle is one such call: the slots that
 // finished attempts freed are refilled without a second trip through the writer.
 func (s *DB) RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error) {
-	out := db.Claimed{NextDue: make(map[string]time.Time, len(reqs))}
+	out := db.Claimed{NextDue: make(map[string]time.Time, len(reqs)), Failed: map[string]error{}}
 	alerted := false
 	err := s.write(ctx, func(t *tx) error {
 		var err error
@@ -48,11 +48,16 @@ func (s *DB) RecordAndClaim(ctx context.Context, results []db.AttemptResult, req
 func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claimed) error {
 	out.Claims = out.Claims[:0]
 	clear(out.NextDue)
+	clear(out.Failed)
 	now := t.db.Now()
 	until := now.Add(lease)
-	bodies := map[int64]eventBody{} // what this claim needs; see eventBodies for the cache
+	bodies := map[string]eventBody{} // what this claim needs; see bodyCache
 	for _, r := range reqs {
 		target, err := t.claimTarget(r.WebhookID)
+		if errors.Is(err, errTarget) {
+			out.Failed[r.WebhookID] = err
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -92,6 +97,7 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 // claimTarget is what claims need of a webhook: where to send and what to sign with.
 type claimTarget struct {
 	row     int64
+	version int64 // webhooks.version when it was read
 	url     string
 	enabled bool
 	current string         // the current secret, decrypted
@@ -111,34 +117,45 @@ func (c *claimTarget) secrets(now time.Time) []string {
 	return db.WebhookSecrets{Current: c.current, Old: live}.All()
 }
 
-// claimTarget returns the webhook's claim target, nil when the webhook does not exist. They
-// are cached on the write loop, since every engine turn claims for the same few webhooks; a
-// webhook write drops its entry (forgetWebhook), and entries read inside a transaction are
-// kept only once it commits. With several processes on one database this cache would need a
-// version check; hookrelay runs one process per SQLite file.
+// errTarget marks a webhook whose claim target cannot be built (its secret does not
+// decrypt): its deliveries are left pending, and the others' are claimed.
+var errTarget = errors.New("webhook cannot be delivered to")
+
+// claimTarget returns the webhook's claim target, nil when the webhook does not exist.
+// Building one decrypts secrets, so they are cached on the write loop: every engine turn
+// claims for the same few webhooks. Each claim still reads the webhook's version, which
+// every change bumps, and rebuilds a stale entry; so the cache is right whichever process
+// changed the webhook. Entries read inside a transaction are kept once it commits.
 func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
-	if c, ok := t.db.targets[webhookID]; ok {
-		return c, nil
-	}
-	if c, ok := t.newTargets[webhookID]; ok {
-		return c, nil
-	}
 	var (
-		c      claimTarget
-		stored string
+		row, version int64
+		enabled      bool
 	)
-	err := t.queryRow(`SELECT id, url, secret, enabled FROM webhooks WHERE public_id = ?`, webhookID).
-		Scan(&c.row, &c.url, &stored, &c.enabled)
+	err := t.queryRow(`SELECT id, version, enabled FROM webhooks WHERE public_id = ?`, webhookID).Scan(&row, &version, &enabled)
 	if errors.Is(err, sql.ErrNoRows) {
+		delete(t.db.targets, webhookID)
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read webhook %s: %w", webhookID, err)
 	}
+	for _, cache := range []map[string]*claimTarget{t.newTargets, t.db.targets} {
+		if c, ok := cache[webhookID]; ok && c.row == row && c.version == version {
+			return c, nil
+		}
+	}
+	c := claimTarget{row: row, version: version, enabled: enabled}
+	var stored string
+	if err := t.queryRow(`SELECT url, secret FROM webhooks WHERE id = ?`, row).Scan(&c.url, &stored); err != nil {
+		return nil, fmt.Errorf("read webhook %s: %w", webhookID, err)
+	}
 	if c.current, err = t.db.box.Open(webhookID, stored); err != nil {
-		return nil, fmt.Errorf("secret of webhook %s: %w", webhookID, err)
+		return nil, fmt.Errorf("%w: secret of webhook %s: %w", errTarget, webhookID, err)
 	}
 	if c.old, err = t.db.oldSecrets(t.ctx, t, webhookID, c.row, t.db.Now()); err != nil {
+		if errors.Is(err, db.ErrEncryptionKeyRequired) || errors.Is(err, db.ErrEncryptionKeyWrong) {
+			err = fmt.Errorf("%w: %w", errTarget, err)
+		}
 		return nil, fmt.Errorf("old secrets of webhook %s: %w", webhookID, err)
 	}
 	if t.newTargets == nil {
@@ -148,45 +165,40 @@ func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
 	return &c, nil
 }
 
-// forgetWebhook drops what is cached of a webhook that this transaction changes.
-func (t *tx) forgetWebhook(webhookID string) {
-	delete(t.db.targets, webhookID)
-	delete(t.newTargets, webhookID)
-}
-
 // claimWebhook leases up to r.Limit due deliveries of one webhook with one UPDATE … RETURNING,
-// then reads the events they carry in one query.
-func (t *tx) claimWebhook(webhookRow int64, r db.ClaimRequest, now, until time.Time, bodies map[int64]eventBody) ([]db.Claim, error) {
+// counting each attempt as it is claimed (see db.Claim), then reads the events they carry
+// that the body cache does not hold, in one query.
+func (t *tx) claimWebhook(webhookRow int64, r db.ClaimRequest, now, until time.Time, bodies map[string]eventBody) ([]db.Claim, error) {
 	lease := rand.Int64()
-	rows, err := t.query(`UPDATE deliveries SET state = 'delivering', locked_until = ?, lease_token = ?, updated_at = ?
+	rows, err := t.query(`UPDATE deliveries SET state = 'delivering', attempts = attempts + 1, locked_until = ?, lease_token = ?,
+		updated_at = ?
 		WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ? AND state = 'pending' AND next_attempt_at <= ?
 		             ORDER BY next_attempt_at, id LIMIT ?)
-		RETURNING id, public_id, attempts, manual, event_id`,
+		RETURNING id, public_id, attempts - 1, manual, event_id, (SELECT public_id FROM events WHERE id = event_id)`,
 		millis(until), lease, millis(now), webhookRow, millis(now), r.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
 	}
 	var (
 		claims  []db.Claim
-		events  []int64
 		missing []int64
 	)
 	for rows.Next() {
 		c := db.Claim{WebhookID: r.WebhookID, LeaseUntil: until, LeaseToken: lease}
 		var eventRow int64
-		if err := rows.Scan(&c.Row, &c.DeliveryID, &c.Attempts, &c.Manual, &eventRow); err != nil {
+		if err := rows.Scan(&c.Row, &c.DeliveryID, &c.Attempts, &c.Manual, &eventRow, &c.EventID); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
 		}
-		if _, ok := bodies[eventRow]; !ok {
-			if e, ok := t.db.bodies.get(eventRow); ok {
-				bodies[eventRow] = e
+		if _, ok := bodies[c.EventID]; !ok {
+			if e, ok := t.db.bodies.get(c.EventID); ok {
+				bodies[c.EventID] = e
 			} else {
-				bodies[eventRow] = eventBody{}
+				bodies[c.EventID] = eventBody{}
 				missing = append(missing, eventRow)
 			}
 		}
-		claims, events = append(claims, c), append(events, eventRow)
+		claims = append(claims, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -196,77 +208,79 @@ func (t *tx) claimWebhook(webhookRow int64, r db.ClaimRequest, now, until time.T
 		return nil, err
 	}
 	for i := range claims {
-		e := bodies[events[i]]
-		claims[i].EventID, claims[i].EventType, claims[i].Body = e.id, e.typ, e.body
+		e := bodies[claims[i].EventID]
+		claims[i].EventType, claims[i].Body = e.typ, e.body
 	}
 	return claims, nil
 }
 
 // eventBody is what a claim needs of its event.
 type eventBody struct {
-	id, typ string
-	body    []byte
+	typ  string
+	body []byte
 }
 
-// readEventBodies reads the given events into bodies, all in one query.
-func (t *tx) readEventBodies(ids []int64, bodies map[int64]eventBody) error {
-	if len(ids) == 0 {
+// readEventBodies reads the given events (by row) into bodies (by public id), all in one
+// query.
+func (t *tx) readEventBodies(rowIDs []int64, bodies map[string]eventBody) error {
+	if len(rowIDs) == 0 {
 		return nil
 	}
-	n := paddedRows(len(ids))
+	n := paddedRows(len(rowIDs))
 	args := make([]any, 0, n)
-	for _, id := range ids {
+	for _, id := range rowIDs {
 		args = append(args, id)
 	}
-	args = padArgs(args, 1, n-len(ids))
-	rows, err := t.query(`SELECT id, public_id, event_type, body FROM events WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`)`, args...)
+	args = padArgs(args, 1, n-len(rowIDs))
+	rows, err := t.query(`SELECT public_id, event_type, body FROM events WHERE id IN (`+strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("read events: %w", translate(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			row int64
-			e   eventBody
+			id string
+			e  eventBody
 		)
-		if err := rows.Scan(&row, &e.id, &e.typ, &e.body); err != nil {
+		if err := rows.Scan(&id, &e.typ, &e.body); err != nil {
 			return fmt.Errorf("read events: %w", translate(err))
 		}
-		bodies[row] = e
-		t.newBodies = append(t.newBodies, cachedBody{row, e})
+		bodies[id] = e
+		t.newBodies = append(t.newBodies, cachedBody{id, e})
 	}
 	return rows.Err()
 }
 
 // bodyCache keeps the events read by recent claims: a fan-out to ten webhooks is claimed in
-// up to ten turns of the engine, and events never change. It holds at most maxBytes of
-// bodies, oldest out first. It is touched only by the write loop; like claim targets,
-// entries read in a transaction are added once it commits.
+// up to ten turns of the engine, and events never change. Entries are keyed by the event's
+// public id, which is never reused (row ids may be, once rows are deleted). It holds at most
+// maxBytes of bodies, oldest out first. It is touched only by the write loop; like claim
+// targets, entries read in a transaction are added once it commits.
 type bodyCache struct {
-	entries  map[int64]eventBody
-	order    []int64 // first in, first out; order[head:] are live
+	entries  map[string]eventBody
+	order    []string // first in, first out; order[head:] are live
 	head     int
 	bytes    int
 	maxBytes int
 }
 
 type cachedBody struct {
-	row  int64
+	id   string
 	body eventBody
 }
 
 func newBodyCache(maxBytes int) *bodyCache {
-	return &bodyCache{entries: map[int64]eventBody{}, maxBytes: maxBytes}
+	return &bodyCache{entries: map[string]eventBody{}, maxBytes: maxBytes}
 }
 
-func (c *bodyCache) get(row int64) (eventBody, bool) {
-	e, ok := c.entries[row]
+func (c *bodyCache) get(id string) (eventBody, bool) {
+	e, ok := c.entries[id]
 	return e, ok
 }
 
-func (c *bodyCache) add(row int64, e eventBody) {
+func (c *bodyCache) add(id string, e eventBody) {
 	size := len(e.body)
-	if _, ok := c.entries[row]; ok || size > c.maxBytes/16 {
+	if _, ok := c.entries[id]; ok || size > c.maxBytes/16 {
 		return
 	}
 	for c.bytes+size > c.maxBytes && c.head < len(c.order) {
@@ -279,8 +293,8 @@ func (c *bodyCache) add(row int64, e eventBody) {
 		c.order = append(c.order[:0], c.order[c.head:]...)
 		c.head = 0
 	}
-	c.order = append(c.order, row)
-	c.entries[row] = e
+	c.order = append(c.order, id)
+	c.entries[id] = e
 	c.bytes += size
 }
 
@@ -298,21 +312,16 @@ func (s *DB) RecordAttempts(ctx context.Context, results []db.AttemptResult) err
 //
 // A batch is recorded with one UPDATE … FROM (VALUES …) and one INSERT … SELECT, not with
 // statements per attempt: at thousands of attempts a second the per-call cost dominates.
-// Attempts whose lease was lost are counted one by one (they are rare).
+// Attempts were counted when claimed, so each result carries its number; an attempt whose
+// lease was lost is numbered apart from the one that replaced it, even in the same batch, and
+// replaces the placeholder that RescueExpired wrote for it.
 func (t *tx) recordAttempts(results []db.AttemptResult) (alerted bool, err error) {
 	if len(results) == 0 {
 		return false, nil
 	}
 	now := millis(t.db.Now())
 	lastErrs := make([]string, len(results))
-	seen := make(map[int64]bool, len(results))
 	for i, r := range results {
-		if seen[r.Claim.Row] {
-			// The same delivery twice in one batch (an attempt that lost its lease and the one
-			// that replaced it): the set statements would number both alike.
-			return t.recordAttemptsOneByOne(results)
-		}
-		seen[r.Claim.Row] = true
 		lastErrs[i] = db.LastError(r)
 	}
 	n := paddedRows(len(results))
@@ -327,93 +336,49 @@ func (t *tx) recordAttempts(results []db.AttemptResult) (alerted bool, err error
 			nullInt(r.StatusCode), nullString(lastErrs[i]))
 	}
 	args = padArgs(args, 7, n-len(results))
-	rows, err := t.query(`UPDATE deliveries SET attempts = deliveries.attempts + 1, state = u.column3,
-		next_attempt_at = u.column4, manual = 0, locked_until = NULL, lease_token = NULL,
+	rows, err := t.query(`UPDATE deliveries SET state = u.column3,
+		next_attempt_at = u.column4, manual = 0, locked_until = NULL,
 		last_attempt_at = u.column5, last_status_code = u.column6, last_error = u.column7, updated_at = ?
 		FROM (`+valuesList(n, 7)+`) AS u
-		WHERE deliveries.id = u.column1 AND deliveries.lease_token = u.column2
-		RETURNING deliveries.id`, args...)
+		WHERE deliveries.id = u.column1 AND deliveries.lease_token = u.column2 AND deliveries.state = 'delivering'
+		RETURNING deliveries.id, deliveries.lease_token`, args...)
 	if err != nil {
 		return false, fmt.Errorf("update deliveries: %w", translate(err))
 	}
-	owned := make(map[int64]bool, len(results))
+	type lease struct{ row, token int64 }
+	owned := make(map[lease]bool, len(results))
 	for rows.Next() {
-		var row int64
-		if err := rows.Scan(&row); err != nil {
+		var l lease
+		if err := rows.Scan(&l.row, &l.token); err != nil {
 			rows.Close()
 			return false, fmt.Errorf("update deliveries: %w", translate(err))
 		}
-		owned[row] = true
+		owned[l] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return false, fmt.Errorf("update deliveries: %w", translate(err))
 	}
-	for _, r := range results {
-		if !owned[r.Claim.Row] {
-			// The lease was lost: count the attempt, leave the state to the newer claim. A
-			// deleted delivery (its webhook is gone) matches nothing here or below.
-			if _, err := t.exec(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ?`, now, r.Claim.Row); err != nil {
-				return false, fmt.Errorf("update delivery %s: %w", r.Claim.DeliveryID, err)
-			}
-		}
-	}
+	// The attempts of deliveries deleted meanwhile (with their webhook) join nothing and are
+	// dropped.
 	args = args[:0]
 	for _, r := range results {
-		args = append(args, r.Claim.Row, string(r.Claim.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode),
+		args = append(args, r.Claim.Row, r.Claim.Number(), string(r.Claim.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode),
 			r.Duration.Milliseconds(), nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass),
 			nullString(r.ErrorMessage), r.Signature)
 	}
-	args = padArgs(args, 10, n-len(results))
+	args = padArgs(args, 11, n-len(results))
 	if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
 		response_body, response_truncated, error_class, error_message, signature)
-		SELECT d.id, d.attempts, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9, a.column10
-		FROM (`+valuesList(n, 10)+`) AS a JOIN deliveries d ON d.id = a.column1`, args...); err != nil {
+		SELECT d.id, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9, a.column10, a.column11
+		FROM (`+valuesList(n, 11)+`) AS a JOIN deliveries d ON d.id = a.column1 WHERE true
+		ON CONFLICT (delivery_id, number) DO UPDATE SET trigger = excluded.trigger, attempted_at = excluded.attempted_at,
+		status_code = excluded.status_code, duration_ms = excluded.duration_ms, response_body = excluded.response_body,
+		response_truncated = excluded.response_truncated, error_class = excluded.error_class,
+		error_message = excluded.error_message, signature = excluded.signature`, args...); err != nil {
 		return false, fmt.Errorf("insert attempts: %w", translate(err))
 	}
-	return t.afterAttempts(results, lastErrs, func(r db.AttemptResult) bool { return owned[r.Claim.Row] }, now)
-}
-
-// recordAttemptsOneByOne records a batch statement by statement, each attempt numbered after
-// the one before it.
-func (t *tx) recordAttemptsOneByOne(results []db.AttemptResult) (bool, error) {
-	now := millis(t.db.Now())
-	lastErrs := make([]string, len(results))
-	owned := make([]bool, len(results))
-	for i, r := range results {
-		c := r.Claim
-		lastErrs[i] = db.LastError(r)
-		var next sql.NullInt64
-		if r.Next == db.StatePending {
-			next = nullMillis(r.NextAt)
-		}
-		var attempts int
-		owned[i] = true
-		err := t.queryRow(`UPDATE deliveries SET attempts = attempts + 1, state = ?, next_attempt_at = ?, manual = 0,
-			locked_until = NULL, lease_token = NULL, last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ?
-			WHERE id = ? AND lease_token = ? RETURNING attempts`,
-			string(r.Next), next, millis(r.AttemptedAt), nullInt(r.StatusCode), nullString(lastErrs[i]), now, c.Row, c.LeaseToken).Scan(&attempts)
-		if errors.Is(err, sql.ErrNoRows) {
-			owned[i] = false
-			err = t.queryRow(`UPDATE deliveries SET attempts = attempts + 1, updated_at = ? WHERE id = ? RETURNING attempts`,
-				now, c.Row).Scan(&attempts)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // deleted with its webhook
-			}
-		}
-		if err != nil {
-			return false, fmt.Errorf("update delivery %s: %w", c.DeliveryID, err)
-		}
-		if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
-			response_body, response_truncated, error_class, error_message, signature)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			c.Row, attempts, string(c.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode), r.Duration.Milliseconds(),
-			nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass), nullString(r.ErrorMessage), r.Signature); err != nil {
-			return false, fmt.Errorf("insert attempt of %s: %w", c.DeliveryID, err)
-		}
-	}
-	i := -1
-	return t.afterAttempts(results, lastErrs, func(db.AttemptResult) bool { i++; return owned[i] }, now)
+	return t.afterAttempts(results, lastErrs, func(r db.AttemptResult) bool { return owned[lease{r.Claim.Row, r.Claim.LeaseToken}] }, now)
 }
 
 // afterAttempts does what follows recorded attempts: the alert bookkeeping of the attempts
@@ -433,7 +398,7 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 		if r.Next == db.StateSucceeded && recovered[w] {
 			continue
 		}
-		queued, err := t.noteForAlerts(r, r.Claim.Attempts+1, lastErrs[i], now) // see alert.go
+		queued, err := t.noteForAlerts(r, r.Claim.Number(), lastErrs[i], now) // see alert.go
 		if err != nil {
 			return false, err
 		}
@@ -487,38 +452,66 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// RescueExpired returns deliveries whose lease has run out (the process that claimed them
-// died mid-attempt, or the attempt outlived its lease) to pending, due at once. This is what
-// makes delivery at-least-once across crashes.
-func (s *DB) RescueExpired(ctx context.Context) (int, error) {
-	var n int
+// rescueBatch bounds one RescueExpired transaction.
+const rescueBatch = 1000
+
+// RescueExpired ends leases that have run out: the instance that claimed the delivery
+// stopped mid-attempt, or the attempt outlived its lease. Each such attempt is recorded with
+// error class db.ClassLeaseExpired (a result that comes in late replaces it), and the
+// delivery goes back to pending, due at once, or, when that was its last attempt (the
+// maxAttempts-th, or a manual retry), to failed with its alert queued. This is what makes
+// delivery at-least-once across crashes, without handing out forever a delivery whose
+// attempts never come back. It returns how many leases it ended.
+func (s *DB) RescueExpired(ctx context.Context, maxAttempts int) (int, error) {
+	var (
+		n       int
+		alerted bool
+	)
 	err := s.write(ctx, func(t *tx) error {
-		now := millis(s.Now())
-		rows, err := t.query(`UPDATE deliveries SET state = 'pending', next_attempt_at = ?, locked_until = NULL,
-			lease_token = NULL, updated_at = ?
-			WHERE state = 'delivering' AND locked_until <= ?
-			RETURNING (SELECT public_id FROM webhooks WHERE id = webhook_id)`, now, now, now)
+		now := s.Now()
+		rows, err := t.query(`SELECT d.id, d.public_id, d.lease_token, d.attempts, d.manual, d.updated_at,
+			w.public_id, e.public_id, e.event_type
+			FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id
+			WHERE d.state = 'delivering' AND d.locked_until <= ? ORDER BY d.locked_until LIMIT ?`, millis(now), rescueBatch)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		seen := map[string]bool{}
-		n = 0
+		var results []db.AttemptResult
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var (
+				c         db.Claim
+				claimedAt int64
+			)
+			if err := rows.Scan(&c.Row, &c.DeliveryID, &c.LeaseToken, &c.Attempts, &c.Manual, &claimedAt,
+				&c.WebhookID, &c.EventID, &c.EventType); err != nil {
+				rows.Close()
 				return err
 			}
-			n++
-			if !seen[id] {
-				seen[id] = true
-				t.markDue(id)
+			c.Attempts-- // counted when claimed
+			results = append(results, db.LeaseExpired(c, fromMillis(claimedAt), maxAttempts, now))
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if alerted, err = t.recordAttempts(results); err != nil {
+			return err
+		}
+		n = len(results)
+		announced := map[string]bool{}
+		for _, r := range results {
+			if r.Next == db.StatePending && !announced[r.Claim.WebhookID] {
+				announced[r.Claim.WebhookID] = true
+				t.markDue(r.Claim.WebhookID)
 			}
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("rescue expired leases: %w", translate(err))
+	}
+	if alerted {
+		s.notifyAlertQueued()
 	}
 	return n, nil
 }
@@ -550,4 +543,29 @@ func (s *DB) DueWebhooks(ctx context.Context) (map[string]time.Time, error) {
 		return nil, fmt.Errorf("list due webhooks: %w", translate(err))
 	}
 	return out, nil
+}
+
+// TryLead makes holder the leader of name for ttl and reports whether it is: the lease is
+// taken when it is free or has expired, and renewed when holder has it already. Work that
+// must run on one instance at a time (the rescuer, the alert sender) asks before each round.
+func (s *DB) TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	led := false
+	err := s.write(ctx, func(t *tx) error {
+		now := s.Now()
+		var got string
+		err := t.queryRow(`INSERT INTO leader_leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+			WHERE leader_leases.holder = excluded.holder OR leader_leases.expires_at <= ?4
+			RETURNING holder`, name, holder, millis(now.Add(ttl)), millis(now)).Scan(&got)
+		if errors.Is(err, sql.ErrNoRows) {
+			led = false
+			return nil
+		}
+		led = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("lead %s: %w", name, translate(err))
+	}
+	return led, nil
 }

@@ -99,7 +99,7 @@ func TestClaimDueLeasesPerWebhook(t *testing.T) {
 		assert.Equal(t, t0.Add(time.Minute), c.LeaseUntil)
 		d := dbtest.Delivery(t, store, c.DeliveryID)
 		assert.Equal(t, db.StateDelivering, d.State)
-		assert.Zero(t, d.Attempts, "attempts count when recorded, not when claimed")
+		assert.Equal(t, 1, d.Attempts, "an attempt counts when it is claimed")
 	}
 	assert.Equal(t, map[string]time.Time{wh.ID: t0, other.ID: t0}, got.NextDue,
 		"remaining due work is reported; disabled, idle and unknown webhooks are absent")
@@ -251,20 +251,19 @@ func TestRecordAttemptsAfterLostLease(t *testing.T) {
 		dbtest.Event(t, store, "a.b", 1)
 		old := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
 		clock.Add(time.Minute)
-		n, err := store.RescueExpired(t.Context())
+		n, err := store.RescueExpired(t.Context(), 7)
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
 		cur := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
 		require.Equal(t, old.DeliveryID, cur.DeliveryID)
 
-		// The old attempt finishes late: it happened, so it is recorded, but the current claim
-		// owns the state.
+		// The old attempt finishes late: it happened, so it is recorded (replacing the
+		// rescuer's lease_expired placeholder), but the current claim owns the state.
 		record(t, store, db.AttemptResult{Claim: old, AttemptedAt: t0, StatusCode: 200, Next: db.StateSucceeded})
 		d := dbtest.Delivery(t, store, old.DeliveryID)
 		assert.Equal(t, db.StateDelivering, d.State)
-		assert.Equal(t, 1, d.Attempts)
-		assert.Zero(t, d.LastStatusCode)
-		assert.True(t, d.LastAttemptAt.IsZero())
+		assert.Equal(t, 2, d.Attempts, "both claims counted")
+		assert.Equal(t, db.ClassLeaseExpired, d.LastError, "as the rescuer left it")
 
 		record(t, store, db.AttemptResult{Claim: cur, AttemptedAt: clock.Now(), StatusCode: 500, Next: db.StatePending, NextAt: clock.Now().Add(time.Hour)})
 		d = dbtest.Delivery(t, store, old.DeliveryID)
@@ -286,7 +285,7 @@ func TestRecordAttemptsAfterLostLease(t *testing.T) {
 		require.Len(t, first, 2)
 		old := first[0]
 		clock.Add(time.Minute)
-		_, err := store.RescueExpired(t.Context())
+		_, err := store.RescueExpired(t.Context(), 7)
 		require.NoError(t, err)
 		again := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 2}).Claims
 		require.Len(t, again, 2)
@@ -317,7 +316,7 @@ func TestRecordAttemptsAfterLostLease(t *testing.T) {
 		dbtest.Event(t, store, "a.b", 1)
 		old := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
 		clock.Add(2 * time.Minute)
-		_, err := store.RescueExpired(t.Context())
+		_, err := store.RescueExpired(t.Context(), 7)
 		require.NoError(t, err)
 		record(t, store, db.AttemptResult{Claim: old, AttemptedAt: t0, StatusCode: 500, Next: db.StateFailed})
 		d := dbtest.Delivery(t, store, old.DeliveryID)
@@ -352,13 +351,13 @@ func TestRescueExpired(t *testing.T) {
 	due := watchDue(store)
 
 	clock.Add(time.Minute - time.Millisecond)
-	n, err := store.RescueExpired(t.Context())
+	n, err := store.RescueExpired(t.Context(), 7)
 	require.NoError(t, err)
 	assert.Zero(t, n, "a lease is honoured until it runs out")
 	assert.Empty(t, due.take())
 
 	now := clock.Add(time.Millisecond)
-	n, err = store.RescueExpired(t.Context())
+	n, err = store.RescueExpired(t.Context(), 7)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	assert.Equal(t, []string{short.ID}, due.take(), "each webhook announced once")
@@ -366,7 +365,12 @@ func TestRescueExpired(t *testing.T) {
 		d := dbtest.Delivery(t, store, c.DeliveryID)
 		assert.Equal(t, db.StatePending, d.State)
 		assert.Equal(t, now, d.NextAttemptAt, "due at once")
-		assert.Zero(t, d.Attempts)
+		assert.Equal(t, 1, d.Attempts, "the lost attempt counts")
+		assert.Equal(t, db.ClassLeaseExpired, d.LastError)
+		as := dbtest.Attempts(t, store, c.DeliveryID)
+		require.Len(t, as, 1, "the lost attempt is on record")
+		assert.Equal(t, db.ClassLeaseExpired, as[0].ErrorClass)
+		assert.Equal(t, t0, as[0].AttemptedAt, "when it was claimed")
 	}
 	assert.Equal(t, map[db.State]int{db.StateDelivering: 2}, statesOf(t, store, long.ID))
 
@@ -375,7 +379,7 @@ func TestRescueExpired(t *testing.T) {
 	assert.ElementsMatch(t, []string{lost[0].DeliveryID, lost[1].DeliveryID}, []string{again[0].DeliveryID, again[1].DeliveryID})
 	assert.Equal(t, now.Add(time.Minute), again[0].LeaseUntil)
 
-	n, err = store.RescueExpired(t.Context())
+	n, err = store.RescueExpired(t.Context(), 7)
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing twice")
 }

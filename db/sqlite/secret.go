@@ -168,7 +168,6 @@ func (s *DB) RotateSecret(ctx context.Context, id, secret string, grace time.Dur
 			}
 		}
 		end := now.Add(grace)
-		t.forgetWebhook(id)
 		if _, err := t.exec(`UPDATE webhook_old_secrets SET expires_at = min(expires_at, ?) WHERE webhook_id = ?`,
 			millis(end), row); err != nil {
 			return fmt.Errorf("shorten old secrets: %w", translate(err))
@@ -185,7 +184,7 @@ func (s *DB) RotateSecret(ctx context.Context, id, secret string, grace time.Dur
 			row, millis(now), db.MaxOldSecrets); err != nil {
 			return fmt.Errorf("drop old secrets: %w", translate(err))
 		}
-		if _, err := t.exec(`UPDATE webhooks SET secret = ?, updated_at = ? WHERE id = ?`,
+		if _, err := t.exec(`UPDATE webhooks SET secret = ?, updated_at = ?, version = version + 1 WHERE id = ?`,
 			s.box.Seal(id, secret), millis(now), row); err != nil {
 			return fmt.Errorf("store new secret: %w", translate(err))
 		}

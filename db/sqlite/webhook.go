@@ -139,9 +139,8 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 		now := s.Now()
 		w.UpdatedAt = now.Truncate(time.Millisecond)
 		t.webhooksChanged()
-		t.forgetWebhook(id)
-		if _, err := t.exec(`UPDATE webhooks SET url = ?, description = ?, event_types = ?, enabled = ?, updated_at = ?
-			WHERE public_id = ?`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
+		if _, err := t.exec(`UPDATE webhooks SET url = ?, description = ?, event_types = ?, enabled = ?, updated_at = ?,
+			version = version + 1 WHERE public_id = ?`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
 			return err
 		}
 		if w.Enabled && !wasEnabled {
@@ -159,7 +158,6 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 func (s *DB) DeleteWebhook(ctx context.Context, id string) error {
 	err := s.write(ctx, func(t *tx) error {
 		t.webhooksChanged()
-		t.forgetWebhook(id)
 		res, err := t.exec(`DELETE FROM webhooks WHERE public_id = ?`, id)
 		if err != nil {
 			return err

@@ -142,7 +142,7 @@ func (s *DB) runGroup(ops []*writeOp) error {
 	}
 	maps.Copy(s.targets, t.newTargets)
 	for _, b := range t.newBodies {
-		s.bodies.add(b.row, b.body)
+		s.bodies.add(b.id, b.body)
 	}
 	return nil
 }

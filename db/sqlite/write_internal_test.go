@@ -259,17 +259,18 @@ func TestBodyCacheStaysWithinItsBudget(t *testing.T) {
 	t.Parallel()
 	c := newBodyCache(1000)
 	body := func(n int) eventBody { return eventBody{body: make([]byte, n)} }
-	for row := int64(1); row <= 100; row++ {
-		c.add(row, body(50))
+	id := func(n int) string { return fmt.Sprintf("evt_%d", n) }
+	for n := 1; n <= 100; n++ {
+		c.add(id(n), body(50))
 		assert.LessOrEqual(t, c.bytes, 1000)
 	}
-	_, ok := c.get(1)
+	_, ok := c.get(id(1))
 	assert.False(t, ok, "the oldest went first")
-	_, ok = c.get(100)
+	_, ok = c.get(id(100))
 	assert.True(t, ok, "the newest is kept")
 	assert.Len(t, c.entries, 20)
-	c.add(101, body(63))
-	_, ok = c.get(101)
+	c.add(id(101), body(63))
+	_, ok = c.get(id(101))
 	assert.False(t, ok, "a body over 1/16 of the budget is not cached")
 	assert.Less(t, len(c.order), 60, "the queue is compacted")
 }
