@@ -18,7 +18,8 @@ import (
 
 // TestReadmeWalkthrough runs the README's curl walk-through as written against the real
 // binary, only moving the two addresses to free ports, so the README cannot drift from what
-// the server does.
+// the server does. It runs in a stand-in for the repository's root and checks that the
+// files the walk-through writes land in a temporary directory, not there.
 func TestReadmeWalkthrough(t *testing.T) {
 	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq"} {
@@ -30,12 +31,16 @@ func TestReadmeWalkthrough(t *testing.T) {
 	require.NoError(t, err)
 	script := between(t, string(readme), "<!-- walkthrough:start -->", "<!-- walkthrough:end -->")
 	script = between(t, script, "```sh\n", "```")
+	// The server's address is named once, so that a reader with another port changes one line.
+	assert.Equal(t, 1, strings.Count(script, "127.0.0.1:8080"), "the walk-through names the server's address once")
 
 	srv := startServer(t, "",
 		"HOOKRELAY_INGEST_TOKEN=dev-ingest-token-change-me",
 		"HOOKRELAY_ADMIN_TOKEN=dev-admin-token-change-me")
 	receiver := freeAddr(t)
 	dir := t.TempDir()
+	tmp := filepath.Join(dir, "tmp") // TMPDIR, where mktemp -d puts the walk-through's files
+	require.NoError(t, os.Mkdir(tmp, 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
 	require.NoError(t, os.Symlink(binary, filepath.Join(dir, "bin", "hookrelay")))
 	script = strings.NewReplacer(
@@ -43,11 +48,12 @@ func TestReadmeWalkthrough(t *testing.T) {
 		"127.0.0.1:9000", receiver,
 	).Replace(script)
 
-	out, err := os.Create(filepath.Join(dir, "out.txt"))
+	out, err := os.Create(filepath.Join(t.TempDir(), "out.txt"))
 	require.NoError(t, err)
 	defer out.Close()
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	// Its own process group, so the backgrounded receiver is stopped with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	t.Cleanup(func() {
@@ -62,7 +68,13 @@ func TestReadmeWalkthrough(t *testing.T) {
 	var detail struct {
 		Deliveries []struct{ ID string } `json:"deliveries"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "event-detail.json"))
+	written, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	require.NoError(t, err)
+	assert.Empty(t, written, "the walk-through wrote files where it was run")
+	details, err := filepath.Glob(filepath.Join(tmp, "*", "event-detail.json"))
+	require.NoError(t, err)
+	require.Len(t, details, 1, "the walk-through's files go to one directory made by mktemp -d")
+	b, err := os.ReadFile(details[0])
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &detail))
 	require.Len(t, detail.Deliveries, 1)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,18 +137,114 @@ func TestRunWiresTheGuard(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, status, msg)
 }
 
-// TestEverySettingIsDocumented keeps the README's configuration table in step with the
-// settings: each has a row with its variable, flag and default.
+// TestEverySettingIsDocumented keeps the settings table of docs/configuration.md in step
+// with the settings in code: each setting has exactly one row with its variable, flag and
+// default, and no row names a setting that does not exist.
 func TestEverySettingIsDocumented(t *testing.T) {
 	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
+	page, err := os.ReadFile("../../docs/configuration.md")
 	require.NoError(t, err)
+	assert.Empty(t, settingsTableProblems(string(page)))
+}
+
+// TestSettingsTableProblems shows that the check above catches each kind of drift.
+func TestSettingsTableProblems(t *testing.T) {
+	t.Parallel()
+	page, err := os.ReadFile("../../docs/configuration.md")
+	require.NoError(t, err)
+	good := string(page)
+	addrRow := "| `HOOKRELAY_ADDR` | `--addr` | `127.0.0.1:8080` |"
+	require.Contains(t, good, addrRow)
+	i := strings.Index(good, addrRow)
+	line := good[i : i+strings.Index(good[i:], "\n")+1]
+	for _, tc := range []struct {
+		name, page, want string
+	}{
+		{"missing row", strings.Replace(good, line, "", 1), "HOOKRELAY_ADDR (--addr): no row"},
+		{"two rows", strings.Replace(good, line, line+line, 1), "HOOKRELAY_ADDR (--addr): 2 rows"},
+		{"wrong flag", strings.Replace(good, "| `--addr` |", "| `--address` |", 1), "HOOKRELAY_ADDR: flag"},
+		{"wrong default", strings.Replace(good, "| `127.0.0.1:8080` |", "| `:8080` |", 1), "HOOKRELAY_ADDR: default"},
+		{"unknown setting", strings.Replace(good, line, line+"| `HOOKRELAY_NOPE` | `--nope` | — | gone |\n", 1), "HOOKRELAY_NOPE: no such setting"},
+		{"env-only given a flag", strings.Replace(good, "| `HOOKRELAY_SMTP_PASSWORD` | — (environment only) |", "| `HOOKRELAY_SMTP_PASSWORD` | `--smtp-password` |", 1), "HOOKRELAY_SMTP_PASSWORD: flag"},
+		{"no table", "# Configuration\n", "no settings table"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.NotEqual(t, good, tc.page, "the case must change the page")
+			problems := settingsTableProblems(tc.page)
+			assert.True(t, slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }),
+				"want a problem containing %q, got %q", tc.want, problems)
+		})
+	}
+}
+
+// settingsTableProblems lists every way the settings table in page (the table whose header
+// is "| environment variable | flag | default | meaning |") differs from the settings in code.
+func settingsTableProblems(page string) []string {
+	const header = "| environment variable | flag | default | meaning |"
+	_, table, ok := strings.Cut(page, header+"\n")
+	if !ok {
+		return []string{"no settings table (header " + header + ")"}
+	}
+	type want struct{ flag, def string }
+	wants := map[string]want{}
 	for _, s := range allSettings() {
 		def := "`" + s.def + "`"
 		if s.def == "" {
 			def = "—"
 		}
-		row := "| `" + envName(s.name) + "` | `--" + s.name + "` | " + def
-		assert.Contains(t, string(readme), row, "README row of %s", s.name)
+		wants[envName(s.name)] = want{"`--" + s.name + "`", def}
 	}
+	// The two secrets that are never flags, so that they do not show in ps.
+	for _, env := range []string{encryptionKeyEnv, smtpPasswordEnv} {
+		wants[env] = want{"— (environment only)", "—"}
+	}
+
+	var problems []string
+	rows := map[string]int{}
+	for line := range strings.Lines(table) {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "|") {
+			break // the table ends at its first non-row line
+		}
+		if strings.HasPrefix(line, "|---") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), " | ")
+		if len(cells) != 4 {
+			problems = append(problems, fmt.Sprintf("row %q: %d cells, want 4", line, len(cells)))
+			continue
+		}
+		env := strings.Trim(strings.TrimSpace(cells[0]), "`")
+		flag, def, meaning := strings.TrimSpace(cells[1]), strings.TrimSpace(cells[2]), strings.TrimSpace(cells[3])
+		w, ok := wants[env]
+		if !ok {
+			problems = append(problems, env+": no such setting, but it has a row")
+			continue
+		}
+		rows[env]++
+		if flag != w.flag {
+			problems = append(problems, fmt.Sprintf("%s: flag %s, want %s", env, flag, w.flag))
+		}
+		if def != w.def && !strings.HasPrefix(def, w.def+" (") {
+			problems = append(problems, fmt.Sprintf("%s: default %s, want %s", env, def, w.def))
+		}
+		if meaning == "" {
+			problems = append(problems, env+": no meaning")
+		}
+	}
+	for env, w := range wants {
+		name := env
+		if strings.HasPrefix(w.flag, "`--") {
+			name += " (" + strings.Trim(w.flag, "`") + ")"
+		}
+		switch n := rows[env]; {
+		case n == 0:
+			problems = append(problems, name+": no row")
+		case n > 1:
+			problems = append(problems, fmt.Sprintf("%s: %d rows", name, n))
+		}
+	}
+	slices.Sort(problems)
+	return problems
 }

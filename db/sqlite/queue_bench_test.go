@@ -15,7 +15,7 @@ import (
 
 // The queue's hot statements, each through the group-commit writer as the server runs them.
 // rows/s counts events (CreateEvents) or deliveries (ClaimDue, RecordAttempts) per second of
-// the measured calls only. Compare runs with benchstat (README, Performance).
+// the measured calls only. Compare runs with benchstat (docs/development.md, Micro-benchmarks).
 
 // benchData is an event's data object of about 256 bytes, the size make bench sends.
 var benchData = json.RawMessage(`{"sent":1764338531000000000,"seq":1,"pad":"` + strings.Repeat("x", 200) + `"}`)
