@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -10,13 +9,11 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/hookrelay/hookrelay/internal/serverproc"
 )
 
 // Tokens of the server under test. It listens on 127.0.0.1 only and lives for one scenario.
@@ -31,76 +28,40 @@ type server struct {
 	Pid     int
 	LogPath string
 
-	cmd    *exec.Cmd
+	proc   *serverproc.Process
 	client *http.Client
-	exited chan struct{}
-	mu     sync.Mutex
-	head   bytes.Buffer // output before the listening line, for error messages
 }
-
-var listeningRE = regexp.MustCompile(`listening on (http://127\.0\.0\.1:[0-9]+)`)
 
 // startServer runs binary on 127.0.0.1:0 with a fresh database in dir and the given
 // HOOKRELAY_* settings (later entries win). Its output goes to dir/hookrelay.log.
 func startServer(ctx context.Context, binary, dir string, client *http.Client, env []string) (*server, error) {
-	s := &server{client: client, exited: make(chan struct{}), LogPath: filepath.Join(dir, "hookrelay.log")}
-	s.cmd = exec.Command(binary)
-	s.cmd.Env = serverEnv(os.Environ(), append([]string{
-		"HOOKRELAY_ADDR=127.0.0.1:0",
-		"HOOKRELAY_DB=" + filepath.Join(dir, "hookrelay.db"),
-		"HOOKRELAY_INGEST_TOKEN=" + ingestToken,
-		"HOOKRELAY_ADMIN_TOKEN=" + adminToken,
-		"HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true",
-	}, env...))
+	s := &server{client: client, LogPath: filepath.Join(dir, "hookrelay.log")}
 	logFile, err := os.Create(s.LogPath)
 	if err != nil {
 		return nil, fmt.Errorf("create server log: %w", err)
 	}
-	stdout, err := s.cmd.StdoutPipe()
+	p, err := serverproc.Start(ctx, serverproc.Options{
+		Binary: binary,
+		Env: serverEnv(os.Environ(), append([]string{
+			"HOOKRELAY_ADDR=127.0.0.1:0",
+			"HOOKRELAY_DB=" + filepath.Join(dir, "hookrelay.db"),
+			"HOOKRELAY_INGEST_TOKEN=" + ingestToken,
+			"HOOKRELAY_ADMIN_TOKEN=" + adminToken,
+			"HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true",
+		}, env...)),
+		AddrFile: filepath.Join(dir, "hookrelay.addr"),
+		Output:   logFile, // the request log; kept on disk, read only when something fails
+	})
 	if err != nil {
 		logFile.Close()
 		return nil, err
 	}
-	s.cmd.Stderr = s.cmd.Stdout
-	if err := s.cmd.Start(); err != nil {
+	s.proc, s.URL, s.Pid = p, p.URL, p.Pid()
+	go func() { // owned by the process: closes the log once its output has ended
+		<-p.Exited()
 		logFile.Close()
-		return nil, fmt.Errorf("start %s: %w", binary, err)
-	}
-	s.Pid = s.cmd.Process.Pid
-	found := make(chan string, 1)
-	go func() { // owned by the process: ends when its output closes, waited for by stop
-		defer close(s.exited)
-		defer logFile.Close()
-		br := bufio.NewReaderSize(stdout, 64<<10)
-		for {
-			line, err := br.ReadString('\n')
-			logFile.WriteString(line)
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				found <- m[1]
-				break
-			}
-			s.mu.Lock()
-			s.head.WriteString(line)
-			s.mu.Unlock()
-			if err != nil {
-				break
-			}
-		}
-		io.Copy(logFile, br) // the request log; kept on disk, read only when something fails
-		s.cmd.Wait()
 	}()
-	select {
-	case s.URL = <-found:
-		return s, nil
-	case <-s.exited:
-		return nil, fmt.Errorf("hookrelay exited before listening: %s", s.output())
-	case <-time.After(30 * time.Second):
-		s.kill()
-		return nil, fmt.Errorf("hookrelay did not report its address within 30s: %s", s.output())
-	case <-ctx.Done():
-		s.kill()
-		return nil, ctx.Err()
-	}
+	return s, nil
 }
 
 // serverEnv drops HOOKRELAY_* settings inherited from the caller's environment, so that a
@@ -115,47 +76,25 @@ func serverEnv(environ, set []string) []string {
 	return append(out, set...)
 }
 
-func (s *server) output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.TrimSpace(s.head.String())
-}
-
 // stop sends SIGTERM and waits for a clean exit; the server finishes attempts in flight
 // first, so this may take up to its delivery timeout.
 func (s *server) stop() error {
-	select {
-	case <-s.exited:
-		return fmt.Errorf("hookrelay exited early (log: %s)", s.LogPath)
-	default:
+	if !s.alive() {
+		return fmt.Errorf("hookrelay exited early with %s (log: %s)", s.proc.State(), s.LogPath)
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-		if !s.cmd.ProcessState.Success() {
-			return fmt.Errorf("hookrelay stopped with %s (log: %s)", s.cmd.ProcessState, s.LogPath)
-		}
-		return nil
-	case <-time.After(60 * time.Second):
-		s.kill()
-		return fmt.Errorf("hookrelay did not stop within 60s of SIGTERM (log: %s)", s.LogPath)
+	if err := s.proc.Stop(60 * time.Second); err != nil {
+		return fmt.Errorf("%w (log: %s)", err, s.LogPath)
 	}
+	if st := s.proc.State(); !st.Success() {
+		return fmt.Errorf("hookrelay stopped with %s (log: %s)", st, s.LogPath)
+	}
+	return nil
 }
 
-func (s *server) kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *server) kill() { s.proc.Kill() }
 
 // alive reports whether the process is still running.
-func (s *server) alive() bool {
-	select {
-	case <-s.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (s *server) alive() bool { return s.proc.State() == nil }
 
 // api calls the management API with the admin token and decodes the answer into out.
 func (s *server) api(ctx context.Context, method, path string, body, out any) error {

@@ -49,24 +49,26 @@ func chromiumPath() string {
 	return "/usr/bin/chromium"
 }
 
-// sharedBrowser starts the playwright driver and Chromium once for the package. Without
-// them the browser tests skip on a developer's machine, and fail in CI (CI set).
-func sharedBrowser(t *testing.T) playwright.Browser {
-	t.Helper()
+// browserMissing says what the browser tests lack, or "".
+func browserMissing() string {
 	var missing []string
 	if _, err := os.Stat(filepath.Join(driverDir(), "package", "cli.js")); err != nil {
-		missing = append(missing, "the playwright driver in "+driverDir())
+		missing = append(missing, "the playwright driver ("+driverDir()+")")
 	}
 	if _, err := os.Stat(chromiumPath()); err != nil {
-		missing = append(missing, "Chromium at "+chromiumPath())
+		missing = append(missing, "Chromium ("+chromiumPath()+")")
 	}
-	if len(missing) > 0 {
-		msg := "missing " + strings.Join(missing, " and ") + ": run scripts/install-browser-deps.sh"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+	if len(missing) == 0 {
+		return ""
 	}
+	return "not found: " + strings.Join(missing, " and ") + "; run `make browser-deps`"
+}
+
+// sharedBrowser starts the playwright driver and Chromium once for the package. Without
+// them the browser tests skip on a developer's machine, and fail in CI.
+func sharedBrowser(t *testing.T) playwright.Browser {
+	t.Helper()
+	requireSuite(t, browserSuite, ciMode(os.Getenv))
 	browserOnce.Do(func() {
 		browserPW, browserErr = playwright.Run(&playwright.RunOptions{DriverDirectory: driverDir(), SkipInstallBrowsers: true, Verbose: false})
 		if browserErr != nil {

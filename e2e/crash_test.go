@@ -181,7 +181,7 @@ func TestFullDiskMakesIngestAnswer503(t *testing.T) {
 	event := map[string]any{"eventType": "disk.test", "data": map[string]int{"n": 1}}
 	require.Equal(t, 202, srv.api(t, "POST", "/api/v1/events", ingestToken, event, nil))
 
-	pid := srv.cmd.Process.Pid
+	pid := srv.pid()
 	setFsize := func(n uint64) {
 		require.NoError(t, unix.Prlimit(pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: n, Max: unix.RLIM_INFINITY}, nil))
 	}

@@ -27,27 +27,36 @@ import (
 // interopDir holds the Node project with the official verifiers (see interop/verify.mjs).
 const interopDir = "../interop"
 
+// interopPackages are the official libraries interop/package-lock.json pins.
+var interopPackages = map[string]string{"standardwebhooks": "1.1.1", "svix": "2.5.0"}
+
+// interopMissing says what the interop check lacks, or "".
+func interopMissing() string {
+	if _, err := exec.LookPath("node"); err != nil {
+		return "node not found; install Node.js and npm, and make test installs the pinned libraries"
+	}
+	for pkg := range interopPackages {
+		if _, err := os.Stat(filepath.Join(interopDir, "node_modules", pkg, "package.json")); err != nil {
+			if _, err := exec.LookPath("npm"); err != nil {
+				return "npm not found, so the pinned libraries are not installed in interop/node_modules; install npm, and make test installs them"
+			}
+			return pkg + " is not installed in interop/node_modules; run `npm ci` in interop/ (make test does)"
+		}
+	}
+	return ""
+}
+
 // requireInterop returns the node binary, after checking that the pinned libraries are
-// installed. Without them the test is skipped on a developer's machine and fails in CI
-// (CI is set), where .ci/run installs them.
+// installed. Without them the test skips on a developer's machine and fails in CI, where
+// .ci/run installs them.
 func requireInterop(t *testing.T) string {
 	t.Helper()
-	missing := func(format string, args ...any) {
-		t.Helper()
-		if os.Getenv("CI") != "" {
-			t.Fatalf(format+" (.ci/run installs it: npm ci in interop/)", args...)
-		}
-		t.Skipf(format+"; run `npm ci` in interop/ to include this test", args...)
-	}
+	requireSuite(t, interopSuite, ciMode(os.Getenv))
 	node, err := exec.LookPath("node")
-	if err != nil {
-		missing("node is not installed")
-	}
-	for pkg, version := range map[string]string{"standardwebhooks": "1.1.1", "svix": "2.5.0"} {
+	require.NoError(t, err)
+	for pkg, version := range interopPackages {
 		b, err := os.ReadFile(filepath.Join(interopDir, "node_modules", pkg, "package.json"))
-		if err != nil {
-			missing("%s is not installed in interop/node_modules", pkg)
-		}
+		require.NoError(t, err)
 		var meta struct{ Version string }
 		require.NoError(t, json.Unmarshal(b, &meta))
 		require.Equal(t, version, meta.Version, "interop/node_modules/%s is not the pinned version", pkg)

@@ -41,7 +41,7 @@ func TestSIGTERMLetsTheAttemptInFlightFinish(t *testing.T) {
 		map[string]any{"eventType": "order.paid", "data": map[string]int{"n": 1}}, &ev))
 	<-arrived
 
-	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, srv.proc.Signal(syscall.SIGTERM))
 	eventually(t, "the server to stop accepting requests", func() bool {
 		resp, err := http.Get(srv.URL + "/healthz")
 		if err == nil {
@@ -50,17 +50,17 @@ func TestSIGTERMLetsTheAttemptInFlightFinish(t *testing.T) {
 		return err != nil
 	})
 	select {
-	case <-srv.exited:
+	case <-srv.proc.Exited():
 		t.Fatal("the server exited with an attempt still in flight")
 	default:
 	}
 	release <- struct{}{}
 	select {
-	case <-srv.exited:
+	case <-srv.proc.Exited():
 	case <-time.After(20 * time.Second):
 		t.Fatal("the server did not exit after the attempt finished")
 	}
-	assert.Equal(t, 0, srv.cmd.ProcessState.ExitCode(), "a clean exit:\n%s", srv.output())
+	assert.Equal(t, 0, srv.exitCode(), "a clean exit:\n%s", srv.output())
 
 	again := startServer(t, srv.DBPath)
 	var d struct {

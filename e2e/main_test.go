@@ -6,7 +6,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -16,12 +15,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hookrelay/hookrelay/internal/serverproc"
 )
 
 // binary is the hookrelay executable built by TestMain.
@@ -45,6 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build hookrelay:", err)
 		os.Exit(1)
 	}
+	announceSkips()
 	code := m.Run()
 	stopBrowser()
 	os.RemoveAll(dir)
@@ -55,13 +55,21 @@ func TestMain(m *testing.M) {
 type server struct {
 	URL    string
 	DBPath string
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	log    bytes.Buffer
-	exited chan struct{}
+	proc   *serverproc.Process
+	log    logBuffer
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://[0-9.:]+)`)
+// logBuffer keeps a server's whole output; the harness writes while a test reads.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
 
 // startServer runs the binary on a free port with a database in dbPath (a fresh one in
 // t.TempDir when empty) and the given extra environment (later entries win), and stops it
@@ -71,88 +79,58 @@ func startServer(t *testing.T, dbPath string, env ...string) *server {
 	if dbPath == "" {
 		dbPath = filepath.Join(t.TempDir(), "hookrelay.db")
 	}
-	s := &server{DBPath: dbPath, exited: make(chan struct{})}
-	s.cmd = exec.Command(binary, "--addr", "127.0.0.1:0", "--db", dbPath)
-	s.cmd.Env = append(os.Environ(),
-		"HOOKRELAY_INGEST_TOKEN="+ingestToken,
-		"HOOKRELAY_ADMIN_TOKEN="+adminToken,
-		"HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true",
-		"HOOKRELAY_RETRY_SCHEDULE=200ms",
-		"HOOKRELAY_RETRY_JITTER=0",
-		"HOOKRELAY_ADMIN_EMAIL="+adminEmail,
-		"HOOKRELAY_ADMIN_PASSWORD="+adminPassword,
-		"HOOKRELAY_PASSWORD_COST=4", // bcrypt is slow in a -race binary
-	)
-	s.cmd.Env = append(s.cmd.Env, env...)
-	stdout, err := s.cmd.StdoutPipe()
+	s := &server{DBPath: dbPath}
+	p, err := serverproc.Start(t.Context(), serverproc.Options{
+		Binary: binary,
+		Args:   []string{"--addr", "127.0.0.1:0", "--db", dbPath},
+		Env: append(append(os.Environ(),
+			"HOOKRELAY_INGEST_TOKEN="+ingestToken,
+			"HOOKRELAY_ADMIN_TOKEN="+adminToken,
+			"HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true",
+			"HOOKRELAY_RETRY_SCHEDULE=200ms",
+			"HOOKRELAY_RETRY_JITTER=0",
+			"HOOKRELAY_ADMIN_EMAIL="+adminEmail,
+			"HOOKRELAY_ADMIN_PASSWORD="+adminPassword,
+			"HOOKRELAY_PASSWORD_COST=4", // bcrypt is slow in a -race binary
+		), env...),
+		AddrFile: filepath.Join(t.TempDir(), "addr"),
+		Output:   &s.log,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.cmd.Stderr = s.cmd.Stdout
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start hookrelay: %v", err)
-	}
-	found := make(chan string, 1)
-	go func() {
-		defer close(s.exited)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.log.WriteString(line + "\n")
-			s.mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-		s.cmd.Wait()
-	}()
+	s.proc, s.URL = p, p.URL
 	t.Cleanup(func() {
 		s.stop(t)
 		if t.Failed() {
 			t.Logf("hookrelay output:\n%s", s.output())
 		}
 	})
-	select {
-	case s.URL = <-found:
-	case <-s.exited:
-		t.Fatalf("hookrelay exited before listening:\n%s", s.output())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("hookrelay did not report its address:\n%s", s.output())
-	}
 	return s
 }
 
 func (s *server) output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.log.String()
+	s.log.mu.Lock()
+	defer s.log.mu.Unlock()
+	return s.log.b.String()
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits for the process to exit (cleanly or not: tests that care
+// check exitCode).
 func (s *server) stop(t *testing.T) {
-	select {
-	case <-s.exited:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		t.Errorf("hookrelay did not stop within 30s of SIGTERM")
+	if err := s.proc.Stop(30 * time.Second); err != nil {
+		t.Error(err)
 	}
 }
 
 // kill stops the process at once, as a crash would.
-func (s *server) kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
+func (s *server) kill() { s.proc.Kill() }
+
+// pid is the server's process id.
+func (s *server) pid() int { return s.proc.Pid() }
+
+// exitCode is the status the stopped server exited with.
+func (s *server) exitCode() int { return s.proc.State().ExitCode() }
 
 // api calls the JSON API and decodes the answer into out (when not nil).
 func (s *server) api(t *testing.T, method, path, token string, body any, out any) int {

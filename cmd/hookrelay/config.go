@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 // the environment variable HOOKRELAY_NAME (dashes become underscores).
 type Config struct {
 	Addr                 string
+	AddrFile             string // "": none
 	DBPath               string
 	IngestToken          string
 	AdminToken           string
@@ -71,6 +73,16 @@ func settings() []setting {
 				return errors.New("want host:port, e.g. 127.0.0.1:8080")
 			}
 			c.Addr = v
+			return nil
+		}},
+		{"addr-file", "", "once the server is ready, write the address it listens on (host:port) to this file, and remove it at stop; scripts and tests wait for it instead of reading the log", func(c *Config, v string) error {
+			if v == "" {
+				return nil
+			}
+			if fi, err := os.Stat(filepath.Dir(v)); err != nil || !fi.IsDir() {
+				return fmt.Errorf("the directory of %s does not exist", v)
+			}
+			c.AddrFile = v
 			return nil
 		}},
 		{"db", "hookrelay.db", "path of the SQLite database file (created if missing)", func(c *Config, v string) error {
@@ -180,28 +192,32 @@ func envName(flagName string) string {
 
 // parseConfig reads flags over environment defaults and validates everything, so that a bad
 // setting stops the process before anything is opened, with a message naming the setting.
-func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (Config, error) {
-	fs := flag.NewFlagSet("hookrelay", flag.ContinueOnError)
-	fs.SetOutput(usageOut)
+// Asked for help, it prints the settings to stdout and returns flag.ErrHelp.
+func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("hookrelay serve", flag.ContinueOnError)
 	all := allSettings()
 	values := make([]*string, len(all))
 	for i, s := range all {
-		def := s.def
-		if v, ok := lookup(getenv, envName(s.name)); ok {
-			def = v
-		}
-		values[i] = fs.String(s.name, def, s.usage+" ("+envName(s.name)+")")
+		// The documented default, not the environment's value: --help must not print a
+		// token or password from the environment.
+		values[i] = fs.String(s.name, s.def, s.usage+" ("+envName(s.name)+")")
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, serveUsage, stdout); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return Config{}, usageError{fmt.Errorf("unexpected argument %q (see 'hookrelay serve --help')", fs.Arg(0))}
 	}
+	onCommandLine := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
 	var cfg Config
 	var errs []error
 	for i, s := range all {
-		if err := s.set(&cfg, strings.TrimSpace(*values[i])); err != nil {
+		v := *values[i]
+		if e, ok := lookup(getenv, envName(s.name)); ok && !onCommandLine[s.name] {
+			v = e
+		}
+		if err := s.set(&cfg, strings.TrimSpace(v)); err != nil {
 			errs = append(errs, fmt.Errorf("invalid %s (--%s): %w", envName(s.name), s.name, err))
 		}
 	}
@@ -213,6 +229,16 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	errs = append(errs, checkUIConfig(cfg)...)
 	return cfg, errors.Join(errs...)
 }
+
+const serveUsage = `Usage: hookrelay [serve] [flags]
+
+Runs the webhook delivery server: the ingest and management API, the admin UI and the
+delivery engine, over one SQLite database. It stops cleanly on SIGINT or SIGTERM.
+
+Every flag can be set instead by the environment variable in parentheses (the flag wins).
+HOOKRELAY_ENCRYPTION_KEY, the key that encrypts webhook secrets, is an environment variable
+only (or --encryption-key-file), so that it never shows in the process list.
+`
 
 func lookup(getenv func(string) string, name string) (string, bool) {
 	v := getenv(name)

@@ -86,6 +86,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"body limit words", with(validEnv, "HOOKRELAY_RESPONSE_BODY_LIMIT", "16k"), nil, "HOOKRELAY_RESPONSE_BODY_LIMIT"},
 		{"event bytes negative", with(validEnv, "HOOKRELAY_MAX_EVENT_BYTES", "-1"), nil, "HOOKRELAY_MAX_EVENT_BYTES"},
 		{"addr without port", with(validEnv, "HOOKRELAY_ADDR", "localhost"), nil, "HOOKRELAY_ADDR (--addr)"},
+		{"addr file in no directory", validEnv, []string{"--addr-file", "/nonexistent/dir/addr"}, "HOOKRELAY_ADDR_FILE (--addr-file): the directory of /nonexistent/dir/addr does not exist"},
 		{"private networks not bool", with(validEnv, "HOOKRELAY_ALLOW_PRIVATE_NETWORKS", "maybe"), nil, "HOOKRELAY_ALLOW_PRIVATE_NETWORKS"},
 		{"concurrency zero", validEnv, []string{"--concurrency", "0"}, "HOOKRELAY_CONCURRENCY (--concurrency)"},
 		{"sync mode", with(validEnv, "HOOKRELAY_SYNC", "sometimes"), nil, "HOOKRELAY_SYNC"},

@@ -16,18 +16,26 @@ import (
 	"github.com/hookrelay/hookrelay/webhook"
 )
 
+const listenUsage = `Usage: hookrelay listen [flags]
+
+A development receiver: it prints every delivery it gets, checks its signature with the
+webhook's secret, and answers with the status you choose, so you can watch deliveries arrive.
+`
+
 // runListen is `hookrelay listen`: a development receiver that prints every delivery it gets,
 // checks its signature, and answers with a chosen status, so one can watch deliveries arrive.
 func runListen(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hookrelay listen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "address to listen on")
 	var secrets secretList
 	fs.Var(&secrets, "secret", "the webhook's whsec_ secret, to verify signatures; repeat it to accept several, e.g. the old and the new one during a rotation (HOOKRELAY_LISTEN_SECRET, several separated by spaces or commas)")
 	status := fs.Int("status", http.StatusOK, "HTTP status to answer every delivery with")
 	maxBody := fs.Int64("max-body", 1<<20, "largest request body read")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, listenUsage, stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (see 'hookrelay listen --help')", fs.Arg(0))}
 	}
 	if *status < 100 || *status > 599 {
 		return fmt.Errorf("invalid --status %d: want 100 to 599", *status)

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -24,39 +24,37 @@ import (
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	if len(os.Args) > 1 && os.Args[1] == "admin" {
-		err = runAdmin(ctx, os.Args[2:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-	} else {
-		err = run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "hookrelay:", err)
-		os.Exit(1)
-	}
+	code := runMain(ctx, os.Args[1:], process{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr})
+	stop()
+	os.Exit(code)
 }
 
-// run is main without the process: tests call it with their own args, environment and
-// output, and stop it by cancelling ctx.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "listen" {
-		return runListen(ctx, args[1:], getenv, stdout, stderr)
-	}
-	cfg, err := parseConfig(args, getenv, stderr)
+// run is `hookrelay serve` without the process: tests call it with their own args,
+// environment and output, and stop it by cancelling ctx.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(stdout, cfg)
-	logger.Info("starting", "version", version, "db", cfg.DBPath, "secrets_encrypted", cfg.EncryptionKey != nil)
+	logger.Info("starting", "version", version, "commit", currentBuild().Commit, "db", cfg.DBPath, "secrets_encrypted", cfg.EncryptionKey != nil)
+
+	// Bind first: a taken port fails now, before the database file is created or migrated,
+	// and ":0" reports the real port.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	pprofLn, err := listenPprof(cfg.PprofAddr)
+	if err != nil {
+		return err
+	}
+	if pprofLn != nil {
+		defer pprofLn.Close()
+	}
 
 	store, err := sqlite.Open(ctx, cfg.DBPath, sqlite.Options{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
 	switch {
@@ -110,13 +108,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxIdempotencyKeyLength: cfg.MaxIdempotencyKeyLength,
 		CheckURL:                g.CheckURL,
 	}
-
-	// Bind before serving so that a taken port fails now, and ":0" reports the real port.
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	defer ln.Close()
 	baseURL := cfg.BaseURL
 	if baseURL == "" { // the bound address, so that links work with port 0 too
 		baseURL = "http://" + ln.Addr().String()
@@ -135,14 +126,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	hs := newHTTPServer(cfg, srv.Routes(), logger)
 	logger.Info("listening on http://" + ln.Addr().String())
 	logger.Info("admin UI at " + baseURL + "/")
+	// Everything is set up and the socket is bound: connections from now on wait in its
+	// backlog until Serve accepts them a moment later, so the server counts as ready.
+	if cfg.AddrFile != "" {
+		if err := writeAddrFile(cfg.AddrFile, ln.Addr().String()); err != nil {
+			return err
+		}
+		defer os.Remove(cfg.AddrFile) // a file left behind would announce a server that is gone
+	}
 
 	// A failing listener must stop the engine too, so everything hangs off one cancel.
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	var wg sync.WaitGroup
-	if err := startPprof(ctx, cfg.PprofAddr, &wg, logger); err != nil {
-		return err
-	}
+	servePprof(ctx, pprofLn, &wg, logger)
 	wg.Go(func() {
 		if err := engine.Run(ctx); err != nil {
 			logger.Error("delivery engine stopped", "err", err)
@@ -185,6 +182,25 @@ func alertRecipients(static []string, store *sqlite.DB) func(context.Context) ([
 		// Read at each call, so an admin added with `hookrelay admin create` gets the next alert.
 		return store.ListUserEmails(ctx)
 	}
+}
+
+// writeAddrFile writes addr to path atomically (a temporary file renamed over it), so whoever
+// waits for the file reads the whole address or nothing.
+func writeAddrFile(path, addr string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write the address file: %w", err)
+	}
+	_, err = f.WriteString(addr + "\n")
+	err = errors.Join(err, f.Chmod(0o644), f.Close())
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("write the address file %s: %w", path, err)
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, cfg Config) *slog.Logger {

@@ -77,11 +77,3 @@ func TestRunRejectsBadSettingsBeforeOpeningAnything(t *testing.T) {
 	_, statErr := os.Stat(dbPath)
 	assert.True(t, os.IsNotExist(statErr), "no database is created when settings are bad")
 }
-
-func TestRunFailsOnTakenPort(t *testing.T) {
-	t.Parallel()
-	url, _, _ := startRun(t, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "a.db")}, validEnv)
-	addr := strings.TrimPrefix(url, "http://")
-	err := run(t.Context(), []string{"--addr", addr, "--db", filepath.Join(t.TempDir(), "b.db")}, env(validEnv), io.Discard, io.Discard)
-	require.ErrorContains(t, err, "listen on "+addr)
-}

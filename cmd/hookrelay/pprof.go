@@ -12,17 +12,27 @@ import (
 	"time"
 )
 
-// startPprof serves the runtime profiles of net/http/pprof on their own listener at addr,
-// until ctx ends, when addr is set. They are off by default and never on the API's address:
-// profiles expose internals, so bind addr to loopback. The bench harness (make bench) uses
-// it to take a CPU profile of the server under load.
-func startPprof(ctx context.Context, addr string, wg *sync.WaitGroup, logger *slog.Logger) error {
+// listenPprof binds addr for the runtime profiles, or returns nil when addr is empty. It
+// runs before the database is opened, with the API's listener, so that a taken port fails
+// first.
+func listenPprof(addr string) (net.Listener, error) {
 	if addr == "" {
-		return nil
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen for pprof on %s: %w", addr, err)
+		return nil, fmt.Errorf("listen for pprof on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// servePprof serves the runtime profiles of net/http/pprof on ln, their own listener, until
+// ctx ends; with ln nil it does nothing. They are off by default and never on the API's
+// address: profiles expose internals, so bind them to loopback. The bench harness
+// (make bench) uses them to take a CPU profile of the server under load.
+func servePprof(ctx context.Context, ln net.Listener, wg *sync.WaitGroup, logger *slog.Logger) {
+	if ln == nil {
+		return
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -41,5 +51,4 @@ func startPprof(ctx context.Context, addr string, wg *sync.WaitGroup, logger *sl
 		<-ctx.Done()
 		hs.Close() // a profile in progress is cut short; nothing durable depends on it
 	})
-	return nil
 }

@@ -29,7 +29,7 @@ func TestPprofAddrIsOffByDefaultAndValidated(t *testing.T) {
 	assert.Contains(t, err.Error(), "HOOKRELAY_PPROF_ADDR (--pprof-addr)")
 }
 
-func TestStartPprofServesProfilesUntilCancelled(t *testing.T) {
+func TestServePprofServesProfilesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	var logs strings.Builder
 	var mu sync.Mutex
@@ -40,7 +40,9 @@ func TestStartPprofServesProfilesUntilCancelled(t *testing.T) {
 	}), nil))
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
-	require.NoError(t, startPprof(ctx, "127.0.0.1:0", &wg, logger))
+	ln, err := listenPprof("127.0.0.1:0")
+	require.NoError(t, err)
+	servePprof(ctx, ln, &wg, logger)
 	mu.Lock()
 	m := regexp.MustCompile(`pprof listening on (http://[0-9.:]+)/debug/pprof/`).FindStringSubmatch(logs.String())
 	mu.Unlock()
@@ -61,8 +63,11 @@ func TestStartPprofServesProfilesUntilCancelled(t *testing.T) {
 
 func TestStartPprofOffWhenEmpty(t *testing.T) {
 	t.Parallel()
+	ln, err := listenPprof("")
+	require.NoError(t, err)
+	assert.Nil(t, ln)
 	var wg sync.WaitGroup
-	require.NoError(t, startPprof(t.Context(), "", &wg, slog.New(slog.DiscardHandler)))
+	servePprof(t.Context(), ln, &wg, slog.New(slog.DiscardHandler))
 	wg.Wait() // nothing was started
 }
 

@@ -127,28 +127,44 @@ func createFirstAdmin(ctx context.Context, cfg Config, store *sqlite.DB, logger 
 	return nil
 }
 
-// runAdmin is `hookrelay admin create --email E`: it adds an admin, reading the password
-// from standard input (one line) or, on a terminal, from a prompt asked twice.
-func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(stderr, "usage: hookrelay admin create --email E [--db FILE]   (password from stdin or a prompt)")
-		return errors.New("unknown admin command")
+// adminCommands is the table of `hookrelay admin`.
+func adminCommands() []command {
+	return []command{
+		{name: "create", summary: "add an admin of the web UI (password from stdin, or asked twice on a terminal)", run: runAdminCreate},
 	}
+}
+
+// runAdmin is `hookrelay admin …`.
+func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return runIn(ctx, "hookrelay admin", adminCommands(), args, process{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
+}
+
+const adminCreateUsage = `Usage: hookrelay admin create --email E [--db FILE] [--password-cost N]
+
+Adds an admin of the web UI to the database, which need not be in use by a running server.
+The password is read from standard input (its first line) or, on a terminal, asked twice.
+`
+
+// runAdminCreate is `hookrelay admin create --email E`: it adds an admin, reading the
+// password from standard input (one line) or, on a terminal, from a prompt asked twice.
+func runAdminCreate(ctx context.Context, args []string, p process) error {
 	fs := flag.NewFlagSet("hookrelay admin create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	email := fs.String("email", "", "the admin's email")
+	email := fs.String("email", "", "the admin's email (required)")
 	dbDefault := "hookrelay.db"
-	if v := getenv("HOOKRELAY_DB"); v != "" {
+	if v := p.getenv("HOOKRELAY_DB"); v != "" {
 		dbDefault = v
 	}
 	dbPath := fs.String("db", dbDefault, "path of the SQLite database file (HOOKRELAY_DB)")
 	costDefault := "10"
-	if v := getenv("HOOKRELAY_PASSWORD_COST"); v != "" {
+	if v := p.getenv("HOOKRELAY_PASSWORD_COST"); v != "" {
 		costDefault = v
 	}
 	costFlag := fs.String("password-cost", costDefault, "bcrypt cost of the password hash (HOOKRELAY_PASSWORD_COST)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args, adminCreateUsage, p.stdout); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q (see 'hookrelay admin create --help')", fs.Arg(0))}
 	}
 	var cost int
 	if err := passwordCost(&cost, *costFlag); err != nil {
@@ -157,7 +173,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err := handlers.ValidateEmail(*email); err != nil {
 		return fmt.Errorf("invalid --email: %w", err)
 	}
-	password, err := readPassword(stdin, stderr)
+	password, err := readPassword(p.stdin, p.stderr)
 	if err != nil {
 		return err
 	}
@@ -177,7 +193,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "created admin %s (%s)\n", u.Email, u.ID)
+	fmt.Fprintf(p.stdout, "created admin %s (%s)\n", u.Email, u.ID)
 	return nil
 }
 
