@@ -1,0 +1,105 @@
+// Package storetest is the conformance suite every hookrelay store passes: the same tests,
+// run against db/sqlite and db/postgres, so that both behave alike (River's riverdrivertest
+// is the model). A store's own test file calls Run with a Harness that opens it. Import it
+// from _test files only.
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hookrelay/hookrelay/db"
+)
+
+// Store is everything a hookrelay store does: what the engine (delivery.Queue), the alert
+// sender (alert.Outbox), the handlers (handlers.Store) and the commands need, together.
+type Store interface {
+	Close() error
+	Ping(ctx context.Context) error
+	Now() time.Time
+	Setting(ctx context.Context, key string, value []byte) ([]byte, error)
+	TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+
+	// Events and fan-out.
+	CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error)
+	FindEvent(ctx context.Context, id string) (db.Event, error)
+	ListEvents(ctx context.Context, f db.EventFilter) ([]db.Event, string, error)
+	CreateTestEvent(ctx context.Context, webhookID string) (db.Delivery, error)
+
+	// Webhooks and their secrets.
+	CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, error)
+	FindWebhook(ctx context.Context, id string) (db.Webhook, error)
+	ListWebhooks(ctx context.Context) ([]db.Webhook, error)
+	UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (db.Webhook, error)
+	DeleteWebhook(ctx context.Context, id string) error
+	FindWebhookSecrets(ctx context.Context, id string) (db.WebhookSecrets, error)
+	RotateSecret(ctx context.Context, id, secret string, grace time.Duration) (db.WebhookSecrets, error)
+
+	// Deliveries, attempts and the queue.
+	FindDelivery(ctx context.Context, id string) (db.Delivery, error)
+	ListDeliveries(ctx context.Context, f db.DeliveryFilter) ([]db.Delivery, string, error)
+	ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt, error)
+	RetryDelivery(ctx context.Context, id string) (db.Delivery, error)
+	RetryFailed(ctx context.Context, webhookID string) (int, error)
+	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
+	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
+	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
+	RescueExpired(ctx context.Context, maxAttempts int) (int, error)
+	DueWebhooks(ctx context.Context) (map[string]time.Time, error)
+	OnDue(fn func(webhookIDs []string))
+
+	// Counts for the dashboard and lists.
+	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
+	CountFailed(ctx context.Context, webhookID string) (int, error)
+	ListWebhookStats(ctx context.Context, since time.Time) (map[string]db.WebhookStats, error)
+	ListFailingWebhooks(ctx context.Context) ([]db.FailingWebhook, error)
+
+	// Alerts.
+	OnAlertQueued(fn func())
+	AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err error)
+	FoldAlertFailures(ctx context.Context, window time.Duration) (db.FoldResult, error)
+	DueAlerts(ctx context.Context, limit int) ([]db.Alert, error)
+	FindAlert(ctx context.Context, id string) (db.Alert, error)
+	RecordAlertSend(ctx context.Context, r db.AlertSend) error
+	ListAlerts(ctx context.Context, f db.AlertFilter) ([]db.Alert, string, error)
+	CountUnsentAlerts(ctx context.Context) (int, error)
+	CountAlertsSince(ctx context.Context, since time.Time) (int, error)
+
+	// Users and sessions.
+	CreateUser(ctx context.Context, email, passwordHash string) (db.User, error)
+	CreateFirstUser(ctx context.Context, email, passwordHash string) (bool, error)
+	FindUserByEmail(ctx context.Context, email string) (db.User, error)
+	ListUserEmails(ctx context.Context) ([]string, error)
+	CountUsers(ctx context.Context) (int, error)
+	CreateSession(ctx context.Context, userID, replaces string, expiredBefore time.Time) (db.Session, error)
+	FindSession(ctx context.Context, id string) (db.Session, error)
+	TouchSession(ctx context.Context, id string) error
+	DeleteSession(ctx context.Context, id string) error
+}
+
+// Options open a store for one test.
+type Options struct {
+	// Clock is the store's clock (stamps, due times); nil is time.Now.
+	Clock func() time.Time
+	// EncryptionKey, when set, encrypts webhook secrets at rest (db.EncryptionKeySize bytes).
+	EncryptionKey []byte
+}
+
+// Harness is how the suite reaches one kind of store.
+type Harness struct {
+	// Name is the store's name in test output ("sqlite", "postgres").
+	Name string
+	// Open returns a fresh, migrated, empty database of its own and a store on it, closed
+	// when the test ends.
+	Open func(t *testing.T, o Options) Store
+	// OpenAgain returns another store on the database s was opened on, as a second process
+	// or instance would open it, closed when the test ends. It returns the error of opening
+	// (a wrong encryption key, say) instead of failing the test.
+	OpenAgain func(t *testing.T, s Store, o Options) (Store, error)
+	// Exec runs one statement on s's database, as another program changing it would. The
+	// query is written with ? placeholders and in SQL both stores accept.
+	Exec func(t *testing.T, s Store, query string, args ...any)
+	// Count returns how many rows table has.
+	Count func(t *testing.T, s Store, table string) int
+}
