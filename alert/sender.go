@@ -12,6 +12,7 @@ package alert
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,7 +43,14 @@ type Options struct {
 	// RetryMin and RetryMax bound the backoff between tries of an alert that could not be
 	// sent: RetryMin, doubling each time, at most RetryMax (defaults 30s and 1h).
 	RetryMin, RetryMax time.Duration
-	Logger             *slog.Logger
+	// Instance names this sender among the instances sharing the store (default: random).
+	// Only the holder of the "alerts" lease folds and sends; the others stand by and take
+	// over once it stops renewing.
+	Instance string
+	// LeaseTTL is how long the lease lasts unless renewed (default 2m). It is renewed before
+	// each email, so it must be longer than one send (the mailer's timeout).
+	LeaseTTL time.Duration
+	Logger   *slog.Logger
 }
 
 // Outbox is what the sender needs of the store: the failures queued by recorded attempts,
@@ -50,6 +58,9 @@ type Options struct {
 // store stamps rows with, so that windows and backoff are measured on one clock.
 type Outbox interface {
 	Now() time.Time
+	// TryLead takes or renews holder's lease of the sender's work: one sender at a time
+	// folds and sends, however many instances share the store.
+	TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	OnAlertQueued(fn func())
 	AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err error)
 	FoldAlertFailures(ctx context.Context, window time.Duration) (db.FoldResult, error)
@@ -86,6 +97,12 @@ func NewSender(store Outbox, o Options) *Sender {
 		o.RetryMax = time.Hour
 	}
 	o.RetryMax = max(o.RetryMax, o.RetryMin)
+	if o.Instance == "" {
+		o.Instance = rand.Text()
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 2 * time.Minute
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,6 +131,13 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	defer func() {
+		// Hand the lease back (a lease of 0 has run out), so that another instance, or this
+		// one restarted, need not wait for it to expire.
+		if _, err := s.store.TryLead(context.WithoutCancel(ctx), "alerts", s.o.Instance, 0); err != nil {
+			s.o.Logger.Warn("hand back the alert sender's lease", "err", err)
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -141,6 +165,10 @@ func (s *Sender) Run(ctx context.Context) error {
 // alert is waiting, or when email is off). Its only clock is the database's (Outbox.Now):
 // Run calls it in a loop; tests call it directly with an injected clock.
 func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
+	if led, err := s.lead(ctx); err != nil || !led {
+		// Another instance sends; stand by, and take over if it stops renewing.
+		return s.store.Now().Add(s.o.LeaseTTL / 2), err
+	}
 	outbox, next, err := s.store.AlertWork(ctx)
 	if err != nil {
 		return time.Time{}, err
@@ -183,6 +211,11 @@ func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 		if ctx.Err() != nil {
 			break
 		}
+		// Renewed before each email, so that no other instance can have taken over while
+		// the last one was being sent.
+		if led, err := s.lead(ctx); err != nil || !led {
+			return s.store.Now().Add(s.o.LeaseTTL / 2), err
+		}
 		sent, err := s.send(ctx, a, to)
 		if err != nil {
 			return time.Time{}, err
@@ -198,6 +231,15 @@ func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 	}
 	_, next, err = s.store.AlertWork(ctx)
 	return next, err
+}
+
+// lead takes or renews the sender's lease.
+func (s *Sender) lead(ctx context.Context) (bool, error) {
+	led, err := s.store.TryLead(ctx, "alerts", s.o.Instance, s.o.LeaseTTL)
+	if err != nil {
+		return false, fmt.Errorf("lead the alert sender: %w", err)
+	}
+	return led, nil
 }
 
 // send tries to email one alert and records the outcome. Only a failure to record it is

@@ -298,7 +298,8 @@ func TestBackoffIsCapped(t *testing.T) {
 }
 
 // TestUnsentAlertIsSentAfterRestart stops the process with one alert that SMTP refused and
-// one failure not yet folded; a new process on the same file sends both.
+// one failure not yet folded; a new process on the same file sends both, once the stopped
+// process's lease of the sender has run out (it died without handing it back).
 func TestUnsentAlertIsSentAfterRestart(t *testing.T) {
 	t.Parallel()
 	smtpSrv := alerttest.Start(t)
@@ -321,7 +322,7 @@ func TestUnsentAlertIsSentAfterRestart(t *testing.T) {
 	require.Empty(t, smtpSrv.Emails())
 
 	smtpSrv.Accept()
-	clock.Add(time.Minute)
+	clock.Add(2 * time.Minute) // the default LeaseTTL
 	store = dbtest.Open(t, path)
 	store.Clock = clock.Now
 	tick(t, newSender(t, store, smtpMailer(smtpSrv)))
@@ -509,5 +510,46 @@ func TestRefusedSendEndsTheRound(t *testing.T) {
 	assert.Len(t, smtpSrv.Emails(), 1, "the untried alert goes at the next round; the refused one keeps its backoff")
 	clock.Add(30 * time.Second)
 	tick(t, sender)
+	assert.Len(t, smtpSrv.Emails(), 2)
+}
+
+// TestOneSenderAmongInstances: every instance runs a sender, but only the holder of the
+// lease folds and sends, so each alert is emailed once; when it stops, another takes over at
+// once.
+func TestOneSenderAmongInstances(t *testing.T) {
+	t.Parallel()
+	smtpSrv := alerttest.Start(t)
+	store := dbtest.New(t)
+	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	store.Clock = clock.Now
+	sender := func(instance string) *alert.Sender {
+		return alert.NewSender(store, alert.Options{
+			Mailer: smtpMailer(smtpSrv), Window: time.Hour, BaseURL: base, Instance: instance,
+			Recipients: func(context.Context) ([]string, error) { return recipients, nil },
+			Logger:     slog.New(slog.NewTextHandler(t.Output(), nil)),
+		})
+	}
+	a, b := sender("instance-a"), sender("instance-b")
+	wa := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
+	wb := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
+	dbtest.Event(t, store, "a.x", 1)
+	dbtest.Event(t, store, "b.x", 1)
+
+	dbtest.Fail(t, store, wa.ID, 503)
+	tick(t, a)
+	tick(t, b)
+	require.Len(t, smtpSrv.Emails(), 1, "emailed once, by the leader")
+
+	dbtest.Fail(t, store, wb.ID, 503)
+	next, err := b.Tick(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, smtpSrv.Emails(), 1, "the standby sends nothing")
+	assert.Equal(t, clock.Now().Add(time.Minute), next, "it looks again after half the lease")
+
+	// The leader stops and hands its lease back: the standby takes over at once.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	require.NoError(t, a.Run(ctx))
+	tick(t, b)
 	assert.Len(t, smtpSrv.Emails(), 2)
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +76,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("destination guard is off (HOOKRELAY_ALLOW_PRIVATE_NETWORKS=true): deliveries may reach loopback, " +
 			"private and link-local addresses; use this for development only")
 	}
+	// One name per process among the instances sharing the store, for the leases of the
+	// work that runs on one instance at a time (the rescuer, the alert sender).
+	instance := instanceName()
+	logger.Info("instance", "instance", instance)
 	engine := delivery.NewEngine(store, delivery.Options{
+		Instance: instance,
 		Client: delivery.NewClient(delivery.ClientOptions{
 			MaxConnsPerHost: cfg.WebhookConcurrency,
 			MaxIdleConns:    cfg.Concurrency,
@@ -116,6 +122,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	alerts := alert.NewSender(store, alert.Options{
+		Instance:   instance,
 		Mailer:     cfg.Alert.mailer(),
 		Recipients: alertRecipients(cfg.Alert.Emails, store),
 		Window:     cfg.Alert.Window,
@@ -209,4 +216,14 @@ func newLogger(w io.Writer, cfg Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, o))
 	}
 	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// instanceName names this process: host and pid for whoever reads the leases, and random
+// bits so that a restarted process with the same pid is not taken for its predecessor.
+func instanceName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), rand.Text()[:8])
 }
