@@ -200,6 +200,12 @@ func (e *Engine) Run(ctx context.Context) error {
 		pending = append(pending, r)
 	}
 	defer func() {
+		// Hand the rescuer's lease back (a lease of 0 has run out) for another instance.
+		if _, err := e.store.TryLead(context.WithoutCancel(ctx), "rescuer", e.o.Instance, 0); err != nil {
+			e.o.Logger.Warn("hand back the rescuer's lease", "err", err)
+		}
+	}()
+	defer func() {
 		// Stopping: no more claims; wait for the attempts in flight and record everything.
 		attempts.Wait()
 		for len(results) > 0 {

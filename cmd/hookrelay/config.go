@@ -272,24 +272,34 @@ func resolveSecrets(cfg *Config, getenv func(string) string) []error {
 			errs = append(errs, fmt.Errorf("invalid %s (--%s): %w", envName(tok.name), tok.name, err))
 		}
 	}
-	raw, err := valueOrFile(strings.TrimSpace(getenv(encryptionKeyEnv)), cfg.EncryptionKeyFile, encryptionKeyEnv)
+	key, err := encryptionKey(getenv, cfg.EncryptionKeyFile)
 	if err != nil {
-		return append(errs, fmt.Errorf("invalid %s_FILE (--encryption-key-file): %w", encryptionKeyEnv, err))
+		return append(errs, err)
 	}
-	if raw != "" {
-		key, err := base64.StdEncoding.DecodeString(raw)
-		if err != nil || len(key) != db.EncryptionKeySize {
-			n := ""
-			if err == nil {
-				n = fmt.Sprintf(", got %d bytes", len(key))
-			}
-			errs = append(errs, fmt.Errorf("invalid %s: want the base64 encoding of %d random bytes, e.g. from `openssl rand -base64 32`%s",
-				encryptionKeyEnv, db.EncryptionKeySize, n))
-		} else {
-			cfg.EncryptionKey = key
-		}
-	}
+	cfg.EncryptionKey = key
 	return errs
+}
+
+// encryptionKey reads the webhook secret encryption key from HOOKRELAY_ENCRYPTION_KEY or
+// from file (HOOKRELAY_ENCRYPTION_KEY_FILE); nil when neither is set.
+func encryptionKey(getenv func(string) string, file string) ([]byte, error) {
+	raw, err := valueOrFile(strings.TrimSpace(getenv(encryptionKeyEnv)), file, encryptionKeyEnv)
+	if err != nil {
+		return nil, fmt.Errorf("invalid %s_FILE (--encryption-key-file): %w", encryptionKeyEnv, err)
+	}
+	if raw == "" {
+		return nil, nil
+	}
+	key, err := base64.StdEncoding.DecodeString(raw)
+	if err != nil || len(key) != db.EncryptionKeySize {
+		n := ""
+		if err == nil {
+			n = fmt.Sprintf(", got %d bytes", len(key))
+		}
+		return nil, fmt.Errorf("invalid %s: want the base64 encoding of %d random bytes, e.g. from `openssl rand -base64 32`%s",
+			encryptionKeyEnv, db.EncryptionKeySize, n)
+	}
+	return key, nil
 }
 
 // valueOrFile returns value, or the trimmed content of file when one is named. Setting both

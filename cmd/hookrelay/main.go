@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/alert"
-	"github.com/hookrelay/hookrelay/db"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 	"github.com/hookrelay/hookrelay/handlers"
 )
@@ -57,14 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer pprofLn.Close()
 	}
 
-	store, err := sqlite.Open(ctx, cfg.DBPath, sqlite.Options{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
-	switch {
-	case errors.Is(err, db.ErrEncryptionKeyRequired):
-		return fmt.Errorf("open database %s: %w: set %s to the key they were encrypted with", cfg.DBPath, err, encryptionKeyEnv)
-	case errors.Is(err, db.ErrEncryptionKeyWrong):
-		return fmt.Errorf("open database %s: %w: check %s", cfg.DBPath, err, encryptionKeyEnv)
-	case err != nil:
-		return fmt.Errorf("open database %s: %w", cfg.DBPath, err)
+	store, err := openStore(ctx, cfg.DBPath, storeOptions{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
+	if err != nil {
+		return err
 	}
 	defer store.Close()
 	if err := createFirstAdmin(ctx, cfg, store, logger); err != nil {
@@ -181,7 +174,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // alertRecipients returns who gets failure alerts: HOOKRELAY_ALERT_EMAILS when set, otherwise
 // every admin user.
-func alertRecipients(static []string, store *sqlite.DB) func(context.Context) ([]string, error) {
+func alertRecipients(static []string, store store) func(context.Context) ([]string, error) {
 	return func(ctx context.Context) ([]string, error) {
 		if len(static) > 0 {
 			return static, nil

@@ -17,7 +17,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hookrelay/hookrelay/db"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
@@ -77,7 +76,7 @@ func checkUIConfig(c Config) []error {
 
 // uiConfig turns the settings into the handlers' UI configuration, reading (or creating
 // once) the session key kept in the database.
-func uiConfig(ctx context.Context, cfg Config, store *sqlite.DB, baseURL string) (handlers.UIConfig, error) {
+func uiConfig(ctx context.Context, cfg Config, store store, baseURL string) (handlers.UIConfig, error) {
 	key := []byte(cfg.SessionKey)
 	if len(key) == 0 {
 		fresh := make([]byte, 32)
@@ -104,7 +103,7 @@ func uiConfig(ctx context.Context, cfg Config, store *sqlite.DB, baseURL string)
 }
 
 // createFirstAdmin creates the admin from HOOKRELAY_ADMIN_EMAIL/PASSWORD when none exists.
-func createFirstAdmin(ctx context.Context, cfg Config, store *sqlite.DB, logger *slog.Logger) error {
+func createFirstAdmin(ctx context.Context, cfg Config, store store, logger *slog.Logger) error {
 	n, err := store.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
@@ -181,9 +180,13 @@ func runAdminCreate(ctx context.Context, args []string, p process) error {
 	if err != nil {
 		return fmt.Errorf("invalid password: %w", err)
 	}
-	store, err := sqlite.Open(ctx, *dbPath, sqlite.Options{})
+	key, err := encryptionKey(p.getenv, p.getenv(encryptionKeyEnv+"_FILE"))
 	if err != nil {
-		return fmt.Errorf("open database %s: %w", *dbPath, err)
+		return err
+	}
+	store, err := openStore(ctx, *dbPath, storeOptions{EncryptionKey: key})
+	if err != nil {
+		return err
 	}
 	defer store.Close()
 	u, err := store.CreateUser(ctx, *email, hash)

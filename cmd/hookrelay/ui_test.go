@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -14,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 func TestUIConfigDefaultsAndErrors(t *testing.T) {
@@ -155,4 +158,29 @@ func TestAdminCreateReadsThePasswordFromStdin(t *testing.T) {
 		err := runAdmin(t.Context(), tc.args, cheap, strings.NewReader(tc.stdin), io.Discard, io.Discard)
 		assert.ErrorContains(t, err, tc.want, tc.name)
 	}
+}
+
+// A database whose webhook secrets are encrypted opens only with its key: admin create
+// takes it from the environment, as the server does.
+func TestAdminCreateOnAnEncryptedDatabase(t *testing.T) {
+	t.Parallel()
+	dbPath := filepath.Join(t.TempDir(), "hookrelay.db")
+	key := make([]byte, db.EncryptionKeySize)
+	for i := range key {
+		key[i] = byte(i)
+	}
+	s, err := sqlite.Open(t.Context(), dbPath, sqlite.Options{EncryptionKey: key})
+	require.NoError(t, err)
+	dbtest.Webhook(t, s, "https://a.test/hook")
+	require.NoError(t, s.Close())
+
+	args := []string{"create", "--email", "ops@example.com", "--db", dbPath}
+	err = runAdmin(t.Context(), args, env(map[string]string{"HOOKRELAY_PASSWORD_COST": "4"}),
+		strings.NewReader("a password from stdin\n"), io.Discard, io.Discard)
+	assert.ErrorContains(t, err, "set HOOKRELAY_ENCRYPTION_KEY", "without the key")
+
+	withKey := env(map[string]string{"HOOKRELAY_PASSWORD_COST": "4", "HOOKRELAY_ENCRYPTION_KEY": base64.StdEncoding.EncodeToString(key)})
+	var out bytes.Buffer
+	require.NoError(t, runAdmin(t.Context(), args, withKey, strings.NewReader("a password from stdin\n"), &out, io.Discard))
+	assert.Contains(t, out.String(), "created admin ops@example.com")
 }
