@@ -12,7 +12,6 @@ package alert
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,28 +42,25 @@ type Options struct {
 	// RetryMin and RetryMax bound the backoff between tries of an alert that could not be
 	// sent: RetryMin, doubling each time, at most RetryMax (defaults 30s and 1h).
 	RetryMin, RetryMax time.Duration
-	// Instance names this sender among the instances sharing the store (default: random).
-	// Only the holder of the "alerts" lease folds and sends; the others stand by and take
-	// over once it stops renewing.
-	Instance string
-	// LeaseTTL is how long the lease lasts unless renewed (default 2m). It is renewed before
-	// each email, so it must be longer than one send (the mailer's timeout).
-	LeaseTTL time.Duration
-	Logger   *slog.Logger
+	// SendLease is how long an alert claimed for sending is held from other senders (default
+	// 5m); it must outlast one send (the mailer's timeout). A sender that dies mid-send
+	// leaves its alert to be sent again after it.
+	SendLease time.Duration
+	Logger    *slog.Logger
 }
 
 // Outbox is what the sender needs of the store: the failures queued by recorded attempts,
-// the alerts folded from them, and a record of each send. Its clock (Now) is the one the
+// the alerts folded from them, and a record of each send. Every instance sharing a store
+// runs a sender: the store folds the outbox one sender at a time, and each alert is sent by
+// the sender that claimed it (ClaimDueAlerts), so it is emailed once, not once per
+// instance. Its clock (Now) is the one the
 // store stamps rows with, so that windows and backoff are measured on one clock.
 type Outbox interface {
 	Now() time.Time
-	// TryLead takes or renews holder's lease of the sender's work: one sender at a time
-	// folds and sends, however many instances share the store.
-	TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	OnAlertQueued(fn func())
 	AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err error)
 	FoldAlertFailures(ctx context.Context, window time.Duration) (db.FoldResult, error)
-	DueAlerts(ctx context.Context, limit int) ([]db.Alert, error)
+	ClaimDueAlerts(ctx context.Context, limit int, lease time.Duration) ([]db.Alert, error)
 	RecordAlertSend(ctx context.Context, r db.AlertSend) error
 }
 
@@ -97,11 +93,8 @@ func NewSender(store Outbox, o Options) *Sender {
 		o.RetryMax = time.Hour
 	}
 	o.RetryMax = max(o.RetryMax, o.RetryMin)
-	if o.Instance == "" {
-		o.Instance = rand.Text()
-	}
-	if o.LeaseTTL <= 0 {
-		o.LeaseTTL = 2 * time.Minute
+	if o.SendLease <= 0 {
+		o.SendLease = 5 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -131,13 +124,6 @@ func (s *Sender) Run(ctx context.Context) error {
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	defer func() {
-		// Hand the lease back (a lease of 0 has run out), so that another instance, or this
-		// one restarted, need not wait for it to expire.
-		if _, err := s.store.TryLead(context.WithoutCancel(ctx), "alerts", s.o.Instance, 0); err != nil {
-			s.o.Logger.Warn("hand back the alert sender's lease", "err", err)
-		}
-	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -165,10 +151,6 @@ func (s *Sender) Run(ctx context.Context) error {
 // alert is waiting, or when email is off). Its only clock is the database's (Outbox.Now):
 // Run calls it in a loop; tests call it directly with an injected clock.
 func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
-	if led, err := s.lead(ctx); err != nil || !led {
-		// Another instance sends; stand by, and take over if it stops renewing.
-		return s.store.Now().Add(s.o.LeaseTTL / 2), err
-	}
 	outbox, next, err := s.store.AlertWork(ctx)
 	if err != nil {
 		return time.Time{}, err
@@ -203,20 +185,21 @@ func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	s.lastOff = ""
-	due, err := s.store.DueAlerts(ctx, dueBatch)
-	if err != nil {
-		return time.Time{}, err
-	}
-	for _, a := range due {
+	// One alert claimed at a time, just before it is sent: a claim holds it from the other
+	// instances' senders for SendLease, which must outlast one send, not a whole round.
+	for range dueBatch {
 		if ctx.Err() != nil {
-			break
+			return time.Time{}, nil
 		}
-		// Renewed before each email, so that no other instance can have taken over while
-		// the last one was being sent.
-		if led, err := s.lead(ctx); err != nil || !led {
-			return s.store.Now().Add(s.o.LeaseTTL / 2), err
+		due, err := s.store.ClaimDueAlerts(ctx, 1, s.o.SendLease)
+		if err != nil {
+			return time.Time{}, err
 		}
-		sent, err := s.send(ctx, a, to)
+		if len(due) == 0 {
+			_, next, err = s.store.AlertWork(ctx)
+			return next, err
+		}
+		sent, err := s.send(ctx, due[0], to)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -226,20 +209,7 @@ func (s *Sender) Tick(ctx context.Context) (time.Time, error) {
 			return s.store.Now().Add(s.o.RetryMin), nil
 		}
 	}
-	if len(due) == dueBatch {
-		return s.store.Now(), nil // more are due
-	}
-	_, next, err = s.store.AlertWork(ctx)
-	return next, err
-}
-
-// lead takes or renews the sender's lease.
-func (s *Sender) lead(ctx context.Context) (bool, error) {
-	led, err := s.store.TryLead(ctx, "alerts", s.o.Instance, s.o.LeaseTTL)
-	if err != nil {
-		return false, fmt.Errorf("lead the alert sender: %w", err)
-	}
-	return led, nil
+	return s.store.Now(), nil // a full round: more may be due
 }
 
 // send tries to email one alert and records the outcome. Only a failure to record it is

@@ -298,8 +298,7 @@ func TestBackoffIsCapped(t *testing.T) {
 }
 
 // TestUnsentAlertIsSentAfterRestart stops the process with one alert that SMTP refused and
-// one failure not yet folded; a new process on the same file sends both, once the stopped
-// process's lease of the sender has run out (it died without handing it back).
+// one failure not yet folded; a new process on the same file sends both.
 func TestUnsentAlertIsSentAfterRestart(t *testing.T) {
 	t.Parallel()
 	smtpSrv := alerttest.Start(t)
@@ -322,7 +321,7 @@ func TestUnsentAlertIsSentAfterRestart(t *testing.T) {
 	require.Empty(t, smtpSrv.Emails())
 
 	smtpSrv.Accept()
-	clock.Add(2 * time.Minute) // the default LeaseTTL
+	clock.Add(time.Minute)
 	store = dbtest.Open(t, path)
 	store.Clock = clock.Now
 	tick(t, newSender(t, store, smtpMailer(smtpSrv)))
@@ -513,43 +512,48 @@ func TestRefusedSendEndsTheRound(t *testing.T) {
 	assert.Len(t, smtpSrv.Emails(), 2)
 }
 
-// TestOneSenderAmongInstances: every instance runs a sender, but only the holder of the
-// lease folds and sends, so each alert is emailed once; when it stops, another takes over at
-// once.
-func TestOneSenderAmongInstances(t *testing.T) {
+// TestSendersOfSeveralInstancesEmailOnce: every instance runs a sender on the shared store;
+// each alert is claimed by one of them and emailed once, and one claimed by a sender that
+// died is sent by another once the claim has run out.
+func TestSendersOfSeveralInstancesEmailOnce(t *testing.T) {
 	t.Parallel()
 	smtpSrv := alerttest.Start(t)
 	store := dbtest.New(t)
 	clock := dbtest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	store.Clock = clock.Now
-	sender := func(instance string) *alert.Sender {
-		return alert.NewSender(store, alert.Options{
-			Mailer: smtpMailer(smtpSrv), Window: time.Hour, BaseURL: base, Instance: instance,
-			Recipients: func(context.Context) ([]string, error) { return recipients, nil },
-			Logger:     slog.New(slog.NewTextHandler(t.Output(), nil)),
+	senders := make([]*alert.Sender, 3)
+	for i := range senders {
+		senders[i] = newSender(t, store, smtpMailer(smtpSrv))
+	}
+	var hooks []string
+	for i := range 4 {
+		w := dbtest.Webhook(t, store, fmt.Sprintf("https://h%d.test/hook", i), fmt.Sprintf("h%d.*", i))
+		dbtest.Event(t, store, fmt.Sprintf("h%d.x", i), 1)
+		dbtest.Fail(t, store, w.ID, 503)
+		hooks = append(hooks, w.ID)
+	}
+	var wg sync.WaitGroup
+	for _, s := range senders {
+		wg.Go(func() {
+			_, err := s.Tick(t.Context())
+			assert.NoError(t, err)
 		})
 	}
-	a, b := sender("instance-a"), sender("instance-b")
-	wa := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
-	wb := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
-	dbtest.Event(t, store, "a.x", 1)
-	dbtest.Event(t, store, "b.x", 1)
+	wg.Wait()
+	assert.Len(t, smtpSrv.Emails(), len(hooks), "one email per alert, whichever sender sent it")
 
-	dbtest.Fail(t, store, wa.ID, 503)
-	tick(t, a)
-	tick(t, b)
-	require.Len(t, smtpSrv.Emails(), 1, "emailed once, by the leader")
-
-	dbtest.Fail(t, store, wb.ID, 503)
-	next, err := b.Tick(t.Context())
+	// A sender claims the next alert and dies before sending it.
+	w := dbtest.Webhook(t, store, "https://late.test/hook", "late.*")
+	dbtest.Event(t, store, "late.x", 1)
+	dbtest.Fail(t, store, w.ID, 503)
+	_, err := store.FoldAlertFailures(t.Context(), time.Hour)
 	require.NoError(t, err)
-	assert.Len(t, smtpSrv.Emails(), 1, "the standby sends nothing")
-	assert.Equal(t, clock.Now().Add(time.Minute), next, "it looks again after half the lease")
-
-	// The leader stops and hands its lease back: the standby takes over at once.
-	ctx, cancel := context.WithCancel(t.Context())
-	cancel()
-	require.NoError(t, a.Run(ctx))
-	tick(t, b)
-	assert.Len(t, smtpSrv.Emails(), 2)
+	claimed, err := store.ClaimDueAlerts(t.Context(), 1, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, claimed, 1)
+	tick(t, senders[0])
+	assert.Len(t, smtpSrv.Emails(), len(hooks), "held by the dead sender's claim")
+	clock.Add(5 * time.Minute)
+	tick(t, senders[1])
+	assert.Len(t, smtpSrv.Emails(), len(hooks)+1, "sent once the claim ran out")
 }

@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"private and link-local addresses; use this for development only")
 	}
 	// One name per process among the instances sharing the store, for the leases of the
-	// work that runs on one instance at a time (the rescuer, the alert sender).
+	// work that runs on one instance at a time (the rescuer).
 	instance := instanceName()
 	logger.Info("instance", "instance", instance)
 	engine := delivery.NewEngine(store, delivery.Options{
@@ -115,7 +115,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	alerts := alert.NewSender(store, alert.Options{
-		Instance:   instance,
 		Mailer:     cfg.Alert.mailer(),
 		Recipients: alertRecipients(cfg.Alert.Emails, store),
 		Window:     cfg.Alert.Window,

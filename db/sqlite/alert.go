@@ -342,6 +342,50 @@ func (s *DB) DueAlerts(ctx context.Context, limit int) ([]db.Alert, error) {
 	return out, nil
 }
 
+// ClaimDueAlerts returns up to limit unsent alerts that are due now, earliest first, and
+// makes them due again only after lease: whichever sender claims an alert sends it, however
+// many instances run a sender. RecordAlertSend then sets when it is due next, if ever. A
+// sender that dies between the claim and the record leaves the alert to be claimed again
+// once the lease has passed.
+func (s *DB) ClaimDueAlerts(ctx context.Context, limit int, lease time.Duration) ([]db.Alert, error) {
+	var ids []int64
+	err := s.write(ctx, func(t *tx) error {
+		now := s.Now()
+		rows, err := t.query(`UPDATE alerts SET next_attempt_at = ?, updated_at = ?
+			WHERE id IN (SELECT id FROM alerts WHERE state <> 'sent' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
+			RETURNING id`, millis(now.Add(lease)), millis(now), millis(now), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		ids = ids[:0]
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due alerts: %w", translate(err))
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	out, _, err := s.loadAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) ORDER BY next_attempt_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim due alerts: %w", translate(err))
+	}
+	return out, nil
+}
+
 // FindAlert returns the alert with the given public id.
 func (s *DB) FindAlert(ctx context.Context, id string) (db.Alert, error) {
 	out, _, err := s.loadAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE public_id = ?`, id)
