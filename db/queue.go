@@ -38,6 +38,9 @@ type Claim struct {
 	Attempts   int  // attempts made before this one; this one is number Attempts+1
 	Manual     bool // this attempt is a manual retry
 	LeaseUntil time.Time
+	// CreatedAt is when the delivery was created (its event ingested): the first attempt's
+	// delay since then is what ingest-to-first-attempt latency measures.
+	CreatedAt time.Time
 
 	// Row and LeaseToken belong to the store that made the claim: its key of the delivery,
 	// and the lease that RecordAndClaim checks before it changes the delivery's state.

@@ -14,6 +14,30 @@ func (c DeliveryCounts) Total() int {
 	return n
 }
 
+// QueueStats is the state of the delivery queue over every webhook, for the gauges an
+// operator watches: how much work waits, how much is in flight, how much failed for good,
+// and how late the most overdue delivery is.
+type QueueStats struct {
+	Pending    int // deliveries waiting for an attempt, due or scheduled later
+	Due        int // of those, the ones due now
+	Delivering int // deliveries leased for an attempt in flight
+	Failed     int // deliveries whose schedule is used up
+	// OldestDue is when the earliest pending delivery became due; zero when nothing is
+	// pending. It may lie in the future, when nothing is due yet.
+	OldestDue time.Time
+	// At is the store's clock when the figures were read.
+	At time.Time
+}
+
+// OldestDueAge is how long the most overdue delivery has waited at the time the figures
+// were read: zero when nothing is due.
+func (q QueueStats) OldestDueAge() time.Duration {
+	if q.OldestDue.IsZero() || !q.OldestDue.Before(q.At) {
+		return 0
+	}
+	return q.At.Sub(q.OldestDue)
+}
+
 // WebhookStats sums up one webhook's recent deliveries.
 type WebhookStats struct {
 	Succeeded     int       // deliveries created in the window that succeeded

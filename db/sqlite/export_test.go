@@ -17,3 +17,27 @@ func (s *DB) ExecForTest(ctx context.Context, query string, args ...any) error {
 		return err
 	})
 }
+
+// QueryPlanForTest returns SQLite's plan of a query, one line per step.
+func (s *DB) QueryPlanForTest(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var (
+			id, parent, unused int
+			detail             string
+		)
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return nil, err
+		}
+		out = append(out, detail)
+	}
+	return out, rows.Err()
+}
+
+// QueueStatsQuery is the statement behind QueueStats, for its plan.
+const QueueStatsQuery = queueStatsQuery

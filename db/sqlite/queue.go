@@ -174,7 +174,7 @@ func (t *tx) claimWebhook(webhookRow int64, r db.ClaimRequest, now, until time.T
 		updated_at = ?
 		WHERE id IN (SELECT id FROM deliveries WHERE webhook_id = ? AND state = 'pending' AND next_attempt_at <= ?
 		             ORDER BY next_attempt_at, id LIMIT ?)
-		RETURNING id, public_id, attempts - 1, manual, event_id, (SELECT public_id FROM events WHERE id = event_id)`,
+		RETURNING id, public_id, attempts - 1, manual, created_at, event_id, (SELECT public_id FROM events WHERE id = event_id)`,
 		millis(until), lease, millis(now), webhookRow, millis(now), r.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
@@ -185,11 +185,12 @@ func (t *tx) claimWebhook(webhookRow int64, r db.ClaimRequest, now, until time.T
 	)
 	for rows.Next() {
 		c := db.Claim{WebhookID: r.WebhookID, LeaseUntil: until, LeaseToken: lease}
-		var eventRow int64
-		if err := rows.Scan(&c.Row, &c.DeliveryID, &c.Attempts, &c.Manual, &eventRow, &c.EventID); err != nil {
+		var eventRow, created int64
+		if err := rows.Scan(&c.Row, &c.DeliveryID, &c.Attempts, &c.Manual, &created, &eventRow, &c.EventID); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("lease due deliveries of %s: %w", r.WebhookID, err)
 		}
+		c.CreatedAt = fromMillis(created)
 		if _, ok := bodies[c.EventID]; !ok {
 			if e, ok := t.db.bodies.get(c.EventID); ok {
 				bodies[c.EventID] = e
