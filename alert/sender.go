@@ -47,7 +47,20 @@ type Options struct {
 	// leaves its alert to be sent again after it.
 	SendLease time.Duration
 	Logger    *slog.Logger
+	// Metrics counts the alert emails tried; nil counts nothing.
+	Metrics Metrics
 }
+
+// Metrics receives the sender's measurements; cmd wires the Prometheus ones (package
+// metrics).
+type Metrics interface {
+	// AlertEmail is told of every alert email tried: sent, or failed (to be retried).
+	AlertEmail(sent bool)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) AlertEmail(bool) {}
 
 // Outbox is what the sender needs of the store: the failures queued by recorded attempts,
 // the alerts folded from them, and a record of each send. Every instance sharing a store
@@ -98,6 +111,9 @@ func NewSender(store Outbox, o Options) *Sender {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
 	}
 	s := &Sender{store: store, o: o, wake: make(chan struct{}, 1)}
 	store.OnAlertQueued(s.Wake)
@@ -227,6 +243,7 @@ func (s *Sender) send(ctx context.Context, a db.Alert, to []string) (sent bool, 
 	} else {
 		log.Info("alert sent", "recipients", len(to), "deliveries", a.DeliveryCount)
 	}
+	s.o.Metrics.AlertEmail(rec.Err == "")
 	return rec.Err == "", s.store.RecordAlertSend(ctx, rec)
 }
 

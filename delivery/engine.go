@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookrelay/hookrelay/db"
@@ -41,7 +42,24 @@ type Options struct {
 	// lease (default: random).
 	Instance string
 	Logger   *slog.Logger
+	// Metrics is told what the engine measures; nil measures nothing.
+	Metrics Metrics
 }
+
+// Metrics receives the engine's measurements; cmd wires the Prometheus ones (package
+// metrics). Its methods are called on the engine's loop and must not block.
+type Metrics interface {
+	// AttemptRecorded is told of every attempt once its result is committed, with what the
+	// policy decided next.
+	AttemptRecorded(r db.AttemptResult)
+	// LeasesRescued is told how many expired leases one round of the rescuer ended.
+	LeasesRescued(n int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) AttemptRecorded(db.AttemptResult) {}
+func (noMetrics) LeasesRescued(int)                {}
 
 // Queue is what the engine needs of the store: the deliveries table as a queue. Both
 // stores implement it (db/sqlite, db/postgres).
@@ -72,6 +90,8 @@ type Engine struct {
 	due  map[string]struct{} // webhooks announced as having due work
 
 	signers sync.Map // secret → *webhook.Signer
+
+	lastTurn atomic.Int64 // unix nanoseconds; see LastTurn
 }
 
 // NewEngine returns an engine over store and subscribes it to store's commit notifications,
@@ -111,6 +131,9 @@ func NewEngine(store Queue, o Options) *Engine {
 	if o.Client == nil {
 		o.Client = NewClient(ClientOptions{MaxConnsPerHost: o.WebhookConcurrency, MaxIdleConns: o.Concurrency})
 	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	e := &Engine{
 		store: store,
 		o:     o,
@@ -120,9 +143,18 @@ func NewEngine(store Queue, o Options) *Engine {
 		wake:  make(chan struct{}, 1),
 		due:   map[string]struct{}{},
 	}
+	// Counted from creation: an engine whose Run never starts, or never gets through its
+	// first turn, is as stuck as one that stopped turning.
+	e.lastTurn.Store(time.Now().UnixNano())
 	store.OnDue(e.notify)
 	return e
 }
+
+// LastTurn is when Run last completed a turn of its loop (NewEngine's time before the first).
+// A running engine turns at least every RescueInterval, and whenever work comes due or
+// attempts finish; each turn is at most one database call. A LastTurn far in the past while
+// work is due means the engine is stuck, which /readyz reports.
+func (e *Engine) LastTurn() time.Time { return time.Unix(0, e.lastTurn.Load()) }
 
 // signer returns the signer of a secret, made once per secret: signing is on the hot path.
 // Secrets change only by rotation, so the map stays small.
@@ -214,6 +246,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		if len(pending) > 0 {
 			if _, err := e.store.RecordAndClaim(context.WithoutCancel(ctx), pending, nil, e.lease); err != nil {
 				e.o.Logger.Error("record attempts", "err", err, "count", len(pending))
+			} else {
+				e.recorded(st, pending)
 			}
 		}
 	}()
@@ -260,6 +294,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			clear(pending)
 			pending = pending[:0]
 		}
+		e.lastTurn.Store(time.Now().UnixNano())
 		timer.Reset(e.sleep(st, now))
 		select {
 		case <-ctx.Done():
@@ -280,6 +315,7 @@ func (e *Engine) rescue(ctx context.Context) {
 		var n int
 		if n, err = e.store.RescueExpired(ctx, e.o.Policy.MaxAttempts()); n > 0 {
 			e.o.Logger.Warn("rescued deliveries whose lease expired", "count", n)
+			e.o.Metrics.LeasesRescued(n)
 		}
 	}
 	if err != nil && ctx.Err() == nil {
@@ -298,10 +334,12 @@ func (e *Engine) drainInbox(st *loopState, now time.Time) {
 	}
 }
 
-// recorded notes, after their commit, when the recorded deliveries are due again.
+// recorded notes, after their commit, when the recorded deliveries are due again, and
+// counts them.
 func (e *Engine) recorded(st *loopState, results []db.AttemptResult) {
 	for _, r := range results {
 		e.logResult(r)
+		e.o.Metrics.AttemptRecorded(r)
 		if r.Next != db.StatePending {
 			continue
 		}
