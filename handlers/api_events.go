@@ -138,6 +138,8 @@ func (s *Server) createEvent(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusAccepted
 	if res[0].Duplicate {
 		status = http.StatusOK
+	} else {
+		s.metrics().EventsIngested(1)
 	}
 	writeJSON(w, status, ingestResponse{ID: res[0].EventID, Deliveries: res[0].Deliveries})
 }
@@ -205,10 +207,15 @@ func (s *Server) createEventBatch(w http.ResponseWriter, r *http.Request) {
 			s.unavailable(w, r, err)
 			return
 		}
+		stored := 0
 		for j, rr := range res {
 			n := rr.Deliveries
 			results[index[j]] = batchResult{ID: rr.EventID, Deliveries: &n, Duplicate: rr.Duplicate}
+			if !rr.Duplicate {
+				stored++
+			}
 		}
+		s.metrics().EventsIngested(stored)
 	}
 	writeJSON(w, http.StatusAccepted, batchResponse{Results: results})
 }

@@ -95,12 +95,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// requestLogLevel is Info, except Debug for successful ingests and health probes: those come
-// thousands of times a second, or every few seconds forever, and would drown everything else.
-// A refused ingest is still logged at Info.
+// requestLogLevel is Info, except Debug for successful ingests, health probes and metrics
+// scrapes: those come thousands of times a second, or every few seconds forever, and would
+// drown everything else. A refused ingest or scrape is still logged at Info.
 func requestLogLevel(r *http.Request, status int) slog.Level {
 	if status < 400 && (r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/v1/events") ||
-		r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
+		r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics") {
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo
@@ -131,16 +131,26 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// requireToken admits requests whose Authorization header is "Bearer <token>". An empty
-// configured token admits nobody. Comparing SHA-256 digests in constant time hides both the
-// token's bytes and its length.
-func (s *Server) requireToken(token string) func(http.Handler) http.Handler {
-	want := sha256.Sum256([]byte(token))
+// requireToken admits requests whose Authorization header is "Bearer <token>" for one of
+// tokens. An empty configured token admits nobody. Comparing SHA-256 digests in constant time
+// hides both the token's bytes and its length; every token is compared, so the time taken
+// does not tell which one matched.
+func (s *Server) requireToken(tokens ...string) func(http.Handler) http.Handler {
+	var wants [][sha256.Size]byte
+	for _, t := range tokens {
+		if t != "" {
+			wants = append(wants, sha256.Sum256([]byte(t)))
+		}
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got, ok := bearer(r.Header.Get("Authorization"))
 			sum := sha256.Sum256([]byte(got))
-			if !ok || token == "" || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+			match := 0
+			for _, want := range wants {
+				match |= subtle.ConstantTimeCompare(sum[:], want[:])
+			}
+			if !ok || match != 1 {
 				w.Header().Set("WWW-Authenticate", "Bearer")
 				msg := "a valid Bearer token is required"
 				if !ok {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -57,6 +58,20 @@ type Server struct {
 	// UI configures the admin web UI served under "/".
 	UI UIConfig
 
+	// Metrics counts what the handlers see (cmd wires the Prometheus metrics); nil counts
+	// nothing.
+	Metrics Metrics
+	// MetricsHandler serves GET /metrics (the Prometheus exposition) to a Bearer token that
+	// is AdminToken or MetricsToken; nil answers 404.
+	MetricsHandler http.Handler
+	// MetricsToken is a token that opens GET /metrics and nothing else; empty: only the
+	// admin token does.
+	MetricsToken string
+	// Engine, when set, is checked by /readyz: an engine that completes no turn for longer
+	// than EngineStall (2m when 0) while deliveries are due makes the instance unready.
+	Engine      EngineProbe
+	EngineStall time.Duration
+
 	ui *ui // built by Routes
 }
 
@@ -67,6 +82,7 @@ func (s *Server) Routes() http.Handler {
 	r.Use(s.middleware()...)
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	r.With(s.requireToken(s.AdminToken, s.MetricsToken)).Get("/metrics", s.serveMetrics)
 	r.Route("/api/v1", func(r chi.Router) {
 		r.NotFound(s.notFound)
 		r.MethodNotAllowed(s.methodNotAllowed)
@@ -106,6 +122,32 @@ func (s *Server) Routes() http.Handler {
 // first so the log line and the panic report both carry it.
 func (s *Server) middleware() []func(http.Handler) http.Handler {
 	return []func(http.Handler) http.Handler{requestIDs, s.logRequests, s.recoverPanics}
+}
+
+// Metrics receives what the handlers count.
+type Metrics interface {
+	// EventsIngested is told of n events stored by the ingest API (duplicates not counted).
+	EventsIngested(n int)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) EventsIngested(int) {}
+
+func (s *Server) metrics() Metrics {
+	if s.Metrics == nil {
+		return noMetrics{}
+	}
+	return s.Metrics
+}
+
+// serveMetrics serves the Prometheus metrics, once requireToken has admitted the scraper.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.MetricsHandler == nil {
+		s.notFound(w, r)
+		return
+	}
+	s.MetricsHandler.ServeHTTP(w, r)
 }
 
 func (s *Server) logger() *slog.Logger {

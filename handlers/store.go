@@ -12,6 +12,8 @@ import (
 // and fail maps them to answers.
 type Store interface {
 	Ping(ctx context.Context) error
+	// QueueStats reads the queue's figures (for /readyz: are deliveries due?).
+	QueueStats(ctx context.Context) (db.QueueStats, error)
 
 	CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error)
 	FindEvent(ctx context.Context, id string) (db.Event, error)
