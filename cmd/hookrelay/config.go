@@ -58,6 +58,13 @@ type Config struct {
 	SignInLimitPerAccount int
 	SignInLimitWindow     time.Duration
 	PprofAddr             string
+
+	// Metrics and readiness (metrics.go).
+	MetricsAddr       string // "": no separate listener
+	MetricsToken      string // "": only the admin token opens /metrics on the main address
+	MetricsTokenFile  string
+	MetricsPerWebhook bool
+	ReadyEngineStall  time.Duration
 }
 
 // setting describes one flag/env pair for parsing and for the usage text.
@@ -179,6 +186,7 @@ func settings() []setting {
 		}},
 	}
 	all = append(all, hardeningSettings()...)
+	all = append(all, opsSettings()...)
 	return append(all, alertSettings()...)
 }
 
@@ -222,6 +230,7 @@ func parseConfig(args []string, getenv func(string) string, stdout io.Writer) (C
 		}
 	}
 	errs = append(errs, resolveSecrets(&cfg, getenv)...)
+	errs = append(errs, resolveMetricsToken(&cfg)...)
 	if cfg.IngestToken != "" && cfg.IngestToken == cfg.AdminToken {
 		errs = append(errs, errors.New("invalid HOOKRELAY_ADMIN_TOKEN (--admin-token): must differ from the ingest token"))
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/hookrelay/hookrelay/alert"
 	"github.com/hookrelay/hookrelay/delivery"
 	"github.com/hookrelay/hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/metrics"
 )
 
 func main() {
@@ -54,6 +55,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if pprofLn != nil {
 		defer pprofLn.Close()
 	}
+	metricsLn, err := listenMetrics(cfg.MetricsAddr)
+	if err != nil {
+		return err
+	}
+	if metricsLn != nil {
+		defer metricsLn.Close()
+	}
 
 	store, err := openStore(ctx, cfg.DBPath, storeOptions{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
 	if err != nil {
@@ -63,6 +71,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := createFirstAdmin(ctx, cfg, store, logger); err != nil {
 		return fmt.Errorf("create the first admin: %w", err)
 	}
+
+	// One registry per server, made here and handed down: no component registers anything
+	// globally, and each reports through its own small interface.
+	reg := metrics.NewRegistry()
+	meters, err := metrics.New(reg, metrics.Options{Version: version, PerWebhook: cfg.MetricsPerWebhook, Queue: store})
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	metricsHandler := metrics.Handler(reg, slog.NewLogLogger(logger.With("component", "metrics").Handler(), slog.LevelError))
 
 	g := newGuard(cfg)
 	if cfg.AllowPrivateNetworks {
@@ -88,6 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		WebhookConcurrency: cfg.WebhookConcurrency,
 		UserAgent:          "github.com/hookrelay/hookrelay/" + version,
 		Logger:             logger.With("component", "delivery"),
+		Metrics:            meters,
 	})
 	srv := &handlers.Server{
 		DB:            store,
@@ -106,6 +124,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxWorkflowIDLength:     cfg.MaxWorkflowIDLength,
 		MaxIdempotencyKeyLength: cfg.MaxIdempotencyKeyLength,
 		CheckURL:                g.CheckURL,
+
+		Metrics:        meters,
+		MetricsHandler: metricsHandler,
+		MetricsToken:   cfg.MetricsToken,
+		Engine:         engine,
+		EngineStall:    cfg.ReadyEngineStall,
 	}
 	baseURL := cfg.BaseURL
 	if baseURL == "" { // the bound address, so that links work with port 0 too
@@ -120,6 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Window:     cfg.Alert.Window,
 		BaseURL:    baseURL,
 		Logger:     logger.With("component", "alert"),
+		Metrics:    meters,
 	})
 	srv.AlertEmail = alerts
 	hs := newHTTPServer(cfg, srv.Routes(), logger)
@@ -139,6 +164,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancelRun()
 	var wg sync.WaitGroup
 	servePprof(ctx, pprofLn, &wg, logger)
+	serveMetrics(ctx, metricsLn, metricsHandler, &wg, logger)
 	wg.Go(func() {
 		if err := engine.Run(ctx); err != nil {
 			logger.Error("delivery engine stopped", "err", err)
