@@ -24,8 +24,10 @@ type suite struct {
 }
 
 var (
-	browserSuite = suite{"browser tests", browserMissing}
-	interopSuite = suite{"Node interop check", interopMissing}
+	browserSuite    = suite{"browser tests", browserMissing}
+	interopSuite    = suite{"Node interop check", interopMissing}
+	prometheusSuite = suite{"Prometheus rules and scrape tests", prometheusMissing}
+	systemdSuite    = suite{"systemd unit check", systemdMissing}
 )
 
 // ciMode reports whether the tests run in CI (CI=true or CI=1), where a suite that cannot
@@ -70,7 +72,7 @@ func reportSkips(w io.Writer, suites []suite, ci bool) {
 // that make test prints.
 func announceSkips() {
 	var lines strings.Builder
-	reportSkips(&lines, []suite{browserSuite, interopSuite}, ciMode(os.Getenv))
+	reportSkips(&lines, []suite{browserSuite, interopSuite, prometheusSuite, systemdSuite}, ciMode(os.Getenv))
 	if lines.Len() == 0 {
 		return
 	}
