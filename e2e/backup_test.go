@@ -121,7 +121,9 @@ func TestBackupOfALiveServerRestores(t *testing.T) {
 
 	restored.Store(true)
 	copied := startServer(t, to, env...)
-	var pending struct{ Data []struct{ ID, EventID string } }
+	var pending struct {
+		Data []struct{ ID, EventID string }
+	}
 	require.Equal(t, 200, copied.api(t, "GET", "/api/v1/webhooks/"+wh.ID+"/deliveries?status=pending&limit=500", adminToken, nil, &pending))
 	var all struct{ Data []struct{ ID string } }
 	require.Equal(t, 200, copied.api(t, "GET", "/api/v1/webhooks/"+wh.ID+"/deliveries?limit=500", adminToken, nil, &all))
