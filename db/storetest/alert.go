@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func alertTests() []test {
 		{"AlertOutlivesItsWebhook", testAlertOutlivesItsWebhook},
 		{"AlertDigestListsTheFirstAndCountsAll", testAlertDigestListsTheFirstAndCountsAll},
 		{"CountAlertsSince", testCountAlertsSince},
+		{"ClaimDueAlertsHoldsEachForOneSender", testClaimDueAlertsHoldsEachForOneSender},
 	}
 }
 
@@ -407,4 +409,35 @@ func testCountAlertsSince(t *testing.T, h Harness) {
 	assert.Equal(t, 1, count(t0.Add(time.Minute)))
 	assert.Equal(t, 1, count(t0.Add(2*time.Hour)), "at the instant counts")
 	assert.Zero(t, count(t0.Add(2*time.Hour+time.Millisecond)))
+}
+
+// Every instance runs an alert sender: a claimed alert is held from the others until its
+// lease has passed (the sender that claimed it died), and then handed out once more.
+func testClaimDueAlertsHoldsEachForOneSender(t *testing.T, h Harness) {
+	store, clock := open(t, h)
+	other := openAgain(t, h, store, Options{Clock: clock.Now})
+	for i, url := range []string{"https://a.test/hook", "https://b.test/hook"} {
+		wh := dbtest.Webhook(t, store, url, fmt.Sprintf("t%d.*", i))
+		dbtest.Event(t, store, fmt.Sprintf("t%d.x", i), 1)
+		dbtest.Fail(t, store, wh.ID, 503)
+	}
+	require.Len(t, fold(t, store).Raised, 2)
+
+	first, err := store.ClaimDueAlerts(t.Context(), 1, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	second, err := other.ClaimDueAlerts(t.Context(), 10, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, second, 1, "the other instance gets the other alert only")
+	assert.NotEqual(t, first[0].ID, second[0].ID)
+	none, err := other.ClaimDueAlerts(t.Context(), 10, 5*time.Minute)
+	require.NoError(t, err)
+	assert.Empty(t, none, "both are held")
+
+	require.NoError(t, other.RecordAlertSend(t.Context(), db.AlertSend{AlertID: second[0].ID, Recipients: []string{"a@x.test"}}))
+	clock.Add(5 * time.Minute)
+	later, err := other.ClaimDueAlerts(t.Context(), 10, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, later, 1, "the unsent one is due again once its claim has run out; the sent one never")
+	assert.Equal(t, first[0].ID, later[0].ID)
 }

@@ -81,6 +81,7 @@ type Store interface {
 	AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err error)
 	FoldAlertFailures(ctx context.Context, window time.Duration) (db.FoldResult, error)
 	DueAlerts(ctx context.Context, limit int) ([]db.Alert, error)
+	ClaimDueAlerts(ctx context.Context, limit int, lease time.Duration) ([]db.Alert, error)
 	FindAlert(ctx context.Context, id string) (db.Alert, error)
 	RecordAlertSend(ctx context.Context, r db.AlertSend) error
 	ListAlerts(ctx context.Context, f db.AlertFilter) ([]db.Alert, string, error)
