@@ -21,7 +21,7 @@ func statsTests() []test {
 func lifecycleTests() []test {
 	return []test{
 		{"Ping", testPing},
-		{"WritesAfterCloseFail", testWritesAfterCloseFail},
+		{"CallsAfterCloseFail", testCallsAfterCloseFail},
 	}
 }
 
@@ -129,11 +129,18 @@ func testPing(t *testing.T, h Harness) {
 	require.NoError(t, store.Ping(t.Context()))
 }
 
-func testWritesAfterCloseFail(t *testing.T, h Harness) {
+func testCallsAfterCloseFail(t *testing.T, h Harness) {
 	store, _ := open(t, h)
 	require.NoError(t, store.Close())
 	require.NoError(t, store.Close(), "Close is idempotent")
 	_, err := store.CreateEvents(t.Context(), []db.NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
 	assert.ErrorIs(t, err, db.ErrClosed)
 	assert.True(t, db.Unavailable(err))
+	// Reads too: a handler answers 503, not 500, while the store shuts down.
+	_, err = store.ListWebhooks(t.Context())
+	assert.ErrorIs(t, err, db.ErrClosed, "a read after Close")
+	_, _, err = store.ListDeliveries(t.Context(), db.DeliveryFilter{})
+	assert.ErrorIs(t, err, db.ErrClosed, "a list after Close")
+	_, err = store.FindWebhook(t.Context(), "whk_x")
+	assert.ErrorIs(t, err, db.ErrClosed, "a find after Close")
 }
