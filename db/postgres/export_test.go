@@ -33,4 +33,3 @@ func (s *DB) ListenerReconnectsForTest() int64 { return s.listener.reconnects.Lo
 
 // Placeholders is numberPlaceholders, for the tests.
 var Placeholders = numberPlaceholders
-

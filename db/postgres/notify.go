@@ -112,4 +112,3 @@ func (s *DB) dispatch(n *pgconn.Notification) {
 		s.notifyAlertQueued()
 	}
 }
-
