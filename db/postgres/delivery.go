@@ -60,6 +60,9 @@ func (s *DB) ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt,
 			&class, &msg, &a.Signature); err != nil {
 			return nil, fmt.Errorf("list attempts of %s: %w", deliveryID, s.translate(err))
 		}
+		if len(a.ResponseBody) == 0 {
+			a.ResponseBody = nil // as db/sqlite reads an empty BLOB
+		}
 		a.AttemptedAt, a.Duration = fromMillis(at), time.Duration(durMS)*time.Millisecond
 		a.StatusCode, a.ErrorClass, a.ErrorMessage = num(code), str(class), str(msg)
 		out = append(out, a)
