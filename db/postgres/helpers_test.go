@@ -78,13 +78,6 @@ func delivery(t *testing.T, s *postgres.DB, id string) db.Delivery {
 	return d
 }
 
-func deliveries(t *testing.T, s *postgres.DB, webhookID string) []db.Delivery {
-	t.Helper()
-	out, _, err := s.ListDeliveries(t.Context(), db.DeliveryFilter{WebhookID: webhookID, Limit: 500})
-	require.NoError(t, err)
-	return out
-}
-
 func count(t *testing.T, s *postgres.DB, table string) int {
 	t.Helper()
 	n, err := s.CountRowsForTest(t.Context(), table)
