@@ -12,56 +12,40 @@ import (
 	"github.com/hookrelay/hookrelay/db"
 )
 
-// noteForAlerts is called when recording every attempt that moved its delivery: a
-// delivery that failed for good on schedule goes to the alert outbox (queued is then
-// true); a success marks the webhook as recovered, so that its next failure is a new
-// incident.
-func (t *tx) noteForAlerts(r db.AttemptResult, attempts int, lastErr string, now int64) (queued bool, err error) {
+// noteForAlerts queues, on b, what recording an attempt that moved its delivery means for
+// alerts: a delivery that failed for good on schedule goes to the alert outbox (queued is
+// then true); a success marks the webhook as recovered, so that its next failure is a new
+// incident. The statements only write, in order, so that a batch of results costs one round
+// trip; the delivery is locked by the recording UPDATE, so it is there to be read.
+func noteForAlerts(b *pgx.Batch, r db.AttemptResult, attempts int, lastErr string, now int64) (queued bool) {
 	switch {
 	case r.Next == db.StateSucceeded:
-		if _, err := t.exec(`UPDATE alert_streaks SET recovered_at = $1
-			WHERE webhook_id = (SELECT webhook_id FROM deliveries WHERE id = $2) AND recovered_at IS NULL`,
-			now, r.Claim.Row); err != nil {
-			return false, fmt.Errorf("note recovery of %s: %w", r.Claim.WebhookID, err)
-		}
+		b.Queue(`UPDATE alert_streaks SET recovered_at = $1
+			WHERE webhook_id = (SELECT webhook_id FROM deliveries WHERE id = $2) AND recovered_at IS NULL`, now, r.Claim.Row)
 	case r.Next == db.StateFailed && !r.Claim.Manual:
-		if err := t.queueAlert(r, attempts, lastErr, now); err != nil {
-			return false, fmt.Errorf("queue alert for %s: %w", r.Claim.DeliveryID, err)
-		}
-		return true, nil
+		queueAlert(b, r, attempts, lastErr, now)
+		return true
 	}
-	return false, nil
+	return false
 }
 
 // queueAlert writes a failed delivery to the alert outbox, with what the no-flood rule needs
-// of the webhook's streak, and notes the failure on the streak.
-func (t *tx) queueAlert(r db.AttemptResult, attempts int, lastErr string, now int64) error {
+// of the webhook's streak (its previous failure, and whether it recovered since), and notes
+// the failure on the streak.
+func queueAlert(b *pgx.Batch, r db.AttemptResult, attempts int, lastErr string, now int64) {
 	c := r.Claim
-	var (
-		webhookRow  int64
-		url, desc   string
-		first       int64
-		prev, recov *int64
-	)
-	if err := t.queryRow(`SELECT w.id, w.url, w.description, (SELECT min(attempted_at) FROM attempts WHERE delivery_id = d.id),
-		s.last_failure_at, s.recovered_at
-		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN alert_streaks s ON s.webhook_id = w.id
-		WHERE d.id = $1`, c.Row).Scan(&webhookRow, &url, &desc, &first, &prev, &recov); err != nil {
-		return fmt.Errorf("read delivery: %w", err)
-	}
-	if _, err := t.exec(`INSERT INTO alert_failures (webhook_id, webhook_public_id, webhook_url, webhook_description,
+	b.Queue(`INSERT INTO alert_failures (webhook_id, webhook_public_id, webhook_url, webhook_description,
 		delivery_public_id, event_public_id, event_type, attempts, status_code, error, error_message,
-		first_attempt_at, failed_at, prev_failure_at, recovered) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		webhookRow, c.WebhookID, url, desc, c.DeliveryID, c.EventID, c.EventType, attempts, nullInt(r.StatusCode),
-		nullString(lastErr), nullString(safeText(r.ErrorMessage)), first, now, prev, recov != nil); err != nil {
-		return fmt.Errorf("insert: %w", err)
-	}
-	if _, err := t.exec(`INSERT INTO alert_streaks (webhook_id, last_failure_at) VALUES ($1, $2)
+		first_attempt_at, failed_at, prev_failure_at, recovered)
+		SELECT w.id, $2, w.url, w.description, $3, $4, $5, $6, $7, $8, $9,
+			(SELECT min(attempted_at) FROM attempts WHERE delivery_id = d.id), $10, s.last_failure_at, s.recovered_at IS NOT NULL
+		FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id LEFT JOIN alert_streaks s ON s.webhook_id = w.id
+		WHERE d.id = $1`,
+		c.Row, c.WebhookID, c.DeliveryID, c.EventID, c.EventType, attempts, nullInt(r.StatusCode),
+		nullString(lastErr), nullString(safeText(r.ErrorMessage)), now)
+	b.Queue(`INSERT INTO alert_streaks (webhook_id, last_failure_at) SELECT webhook_id, $2 FROM deliveries WHERE id = $1
 		ON CONFLICT (webhook_id) DO UPDATE SET last_failure_at = excluded.last_failure_at, recovered_at = NULL`,
-		webhookRow, now); err != nil {
-		return fmt.Errorf("update streak: %w", err)
-	}
-	return nil
+		c.Row, now)
 }
 
 // foldBatch bounds one FoldAlertFailures transaction; the sender calls again while more remain.

@@ -73,10 +73,10 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 		if target == nil || !target.enabled {
 			continue
 		}
-		n := r.Limit
 		if r.Limit > 0 && r.Cap > 0 {
 			// Serialize this webhook's claimers across instances for the rest of the
-			// transaction, so that the count below stays true until the claims commit.
+			// transaction, so that the count of its deliveries in flight, which the claim
+			// reads after this, stays true until the claims commit.
 			var locked bool
 			if err := t.queryRow(`SELECT pg_try_advisory_xact_lock($1)`, target.row).Scan(&locked); err != nil {
 				return fmt.Errorf("lock webhook %s: %w", r.WebhookID, err)
@@ -85,16 +85,10 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 				out.NextDue[r.WebhookID] = now.Add(busyRetry)
 				continue
 			}
-			var inFlight int
-			if err := t.queryRow(`SELECT count(*) FROM deliveries WHERE webhook_id = $1 AND state = 'delivering'`,
-				target.row).Scan(&inFlight); err != nil {
-				return fmt.Errorf("count deliveries in flight of %s: %w", r.WebhookID, err)
-			}
-			n = min(n, r.Cap-inFlight)
 		}
 		var claims []db.Claim
-		if n > 0 {
-			if claims, err = t.claimWebhook(target.row, r.WebhookID, n, now, lease); err != nil {
+		if r.Limit > 0 {
+			if claims, err = t.claimWebhook(target.row, r, now, lease); err != nil {
 				return err
 			}
 			if len(claims) > 0 {
@@ -198,19 +192,25 @@ func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
 	return &c, nil
 }
 
-// claimWebhook leases up to n due deliveries of one webhook with one UPDATE … RETURNING,
-// counting each attempt as it is claimed (see db.Claim), and returns them with their events.
-func (t *tx) claimWebhook(webhookRow int64, webhookID string, n int, now time.Time, lease time.Duration) ([]db.Claim, error) {
+// claimWebhook leases up to r.Limit due deliveries of one webhook, and no more than leave
+// r.Cap in flight when it is set, with one UPDATE … RETURNING, counting each attempt as it
+// is claimed (see db.Claim), and returns them with their events.
+func (t *tx) claimWebhook(webhookRow int64, r db.ClaimRequest, now time.Time, lease time.Duration) ([]db.Claim, error) {
 	token := rand.Int64()
+	webhookID := r.WebhookID
+	// The count of deliveries in flight stops at the cap: past it nothing is claimed anyway.
 	rows, err := t.query(`WITH picked AS (
 			SELECT id FROM deliveries WHERE webhook_id = $1 AND state = 'pending' AND next_attempt_at <= $2
-			ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+			ORDER BY next_attempt_at, id
+			LIMIT CASE WHEN $6 > 0 THEN greatest(0, least($3, $6 - (SELECT count(*) FROM
+				(SELECT 1 FROM deliveries WHERE webhook_id = $1 AND state = 'delivering' LIMIT $6) f))) ELSE $3 END
+			FOR UPDATE SKIP LOCKED)
 		UPDATE deliveries d SET state = 'delivering', attempts = d.attempts + 1, locked_until = `+dbNowMillis+` + $4,
 			lease_token = $5, updated_at = $2
 		FROM picked, events e
 		WHERE d.id = picked.id AND e.id = d.event_id
 		RETURNING d.id, d.public_id, d.attempts - 1, d.manual, e.public_id, e.event_type, e.body, d.locked_until, d.next_attempt_at`,
-		webhookRow, millis(now), n, max(lease, 0).Milliseconds(), token)
+		webhookRow, millis(now), r.Limit, max(lease, 0).Milliseconds(), token, max(r.Cap, 0))
 	if err != nil {
 		return nil, fmt.Errorf("lease due deliveries of %s: %w", webhookID, err)
 	}
@@ -373,8 +373,9 @@ func (t *tx) insertAttempts(results []db.AttemptResult) error {
 
 // afterAttempts does what follows recorded attempts: the alert bookkeeping of the attempts
 // that still held their lease (once per webhook for successes), and each webhook's latest
-// attempt, which the dashboard shows.
+// attempt, which the dashboard shows. All of it goes in one batch: one round trip.
 func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned func(db.AttemptResult) bool, now int64) error {
+	b := &pgx.Batch{}
 	recovered := map[string]bool{} // webhooks whose recovery this batch has noted already
 	latest := map[string]int{}     // webhook id → index of its latest owned result
 	for i, r := range results {
@@ -388,11 +389,7 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 		if r.Next == db.StateSucceeded && recovered[w] {
 			continue
 		}
-		queued, err := t.noteForAlerts(r, r.Claim.Number(), lastErrs[i], now) // see alert.go
-		if err != nil {
-			return err
-		}
-		t.alerted = t.alerted || queued
+		t.alerted = noteForAlerts(b, r, r.Claim.Number(), lastErrs[i], now) || t.alerted // see alert.go
 		switch r.Next {
 		case db.StateSucceeded:
 			recovered[w] = true
@@ -404,11 +401,15 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 	// one order.
 	for _, w := range slices.Sorted(maps.Keys(latest)) {
 		r := results[latest[w]]
-		if _, err := t.exec(`UPDATE webhooks SET last_attempt_at = $1, last_delivery_id = $2, last_status_code = $3, last_error = $4
+		b.Queue(`UPDATE webhooks SET last_attempt_at = $1, last_delivery_id = $2, last_status_code = $3, last_error = $4
 			WHERE public_id = $5 AND (last_attempt_at IS NULL OR last_attempt_at <= $1)`,
-			millis(r.AttemptedAt), r.Claim.DeliveryID, nullInt(r.StatusCode), nullString(lastErrs[latest[w]]), w); err != nil {
-			return fmt.Errorf("note latest attempt of %s: %w", w, err)
-		}
+			millis(r.AttemptedAt), r.Claim.DeliveryID, nullInt(r.StatusCode), nullString(lastErrs[latest[w]]), w)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+		return fmt.Errorf("alert bookkeeping and latest attempts: %w", err)
 	}
 	return nil
 }
