@@ -33,3 +33,14 @@ func (s *DB) ListenerReconnectsForTest() int64 { return s.listener.reconnects.Lo
 
 // Placeholders is numberPlaceholders, for the tests.
 var Placeholders = numberPlaceholders
+
+// WriteForTest runs statements of the calling test (with ? placeholders) in one of the
+// store's write transactions, retried as every write is.
+func (s *DB) WriteForTest(ctx context.Context, fn func(exec func(query string, args ...any) error) error) error {
+	return s.write(ctx, func(t *tx) error {
+		return fn(func(query string, args ...any) error {
+			_, err := t.exec(numberPlaceholders(query), args...)
+			return err
+		})
+	})
+}

@@ -378,7 +378,15 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 	b := &pgx.Batch{}
 	recovered := map[string]bool{} // webhooks whose recovery this batch has noted already
 	latest := map[string]int{}     // webhook id → index of its latest owned result
-	for i, r := range results {
+	// Webhook by webhook, each in the order of its results: the rule is per webhook, and two
+	// instances recording for the same webhooks then lock their streaks in one order.
+	order := make([]int, len(results))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(results[a].Claim.WebhookID, results[b].Claim.WebhookID) })
+	for _, i := range order {
+		r := results[i]
 		if !owned(r) {
 			continue
 		}
@@ -397,8 +405,6 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 			delete(recovered, w)
 		}
 	}
-	// In id order, so that two instances recording for the same webhooks lock their rows in
-	// one order.
 	for _, w := range slices.Sorted(maps.Keys(latest)) {
 		r := results[latest[w]]
 		b.Queue(`UPDATE webhooks SET last_attempt_at = $1, last_delivery_id = $2, last_status_code = $3, last_error = $4

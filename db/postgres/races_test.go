@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,4 +151,46 @@ func TestTextPostgreSQLCannotStore(t *testing.T) {
 
 	_, err = s.UpdateWebhook(ctx, wh.ID, db.WebhookUpdate{Description: new("a\x00b")})
 	assert.ErrorContains(t, err, "NUL character")
+}
+
+// A write that loses a deadlock to another is run again, so both succeed: callers never see
+// PostgreSQL resolve a conflict between two of hookrelay's own transactions.
+func TestWriteRunsAgainAfterADeadlock(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, _ := newStore(t)
+	for _, k := range []string{"a", "b"} {
+		_, err := s.Setting(ctx, k, []byte("0"))
+		require.NoError(t, err)
+	}
+	var (
+		runs       atomic.Int32
+		wg         sync.WaitGroup
+		aIn, bIn   = make(chan struct{}), make(chan struct{})
+		errs       [2]error
+		firstOrder = [2][2]string{{"a", "b"}, {"b", "a"}}
+		mine       = [2]chan struct{}{aIn, bIn}
+	)
+	for i := range 2 {
+		wg.Go(func() {
+			first := true
+			errs[i] = s.WriteForTest(ctx, func(exec func(string, ...any) error) error {
+				runs.Add(1)
+				if err := exec(`UPDATE settings SET value = 'x' WHERE key = ?`, firstOrder[i][0]); err != nil {
+					return err
+				}
+				if first {
+					// Both hold their first row before either asks for its second.
+					first = false
+					close(mine[i])
+					<-mine[1-i]
+				}
+				return exec(`UPDATE settings SET value = 'y' WHERE key = ?`, firstOrder[i][1])
+			})
+		})
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	assert.EqualValues(t, 3, runs.Load(), "the deadlock's victim ran again")
 }

@@ -215,7 +215,7 @@ func startCluster(bin string) (*cluster, error) {
 			break
 		}
 		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "+
-			"-c full_page_writes=off -c max_connections=500", c.port, dir)
+			"-c full_page_writes=off -c max_connections=500 -c deadlock_timeout=100ms", c.port, dir)
 		if err = run(c.command("pg_ctl", "-D", filepath.Join(dir, "data"), "-o", opts, "-l", filepath.Join(dir, "log"),
 			"-w", "-t", "30", "start")); err == nil {
 			return c, nil
