@@ -1,3 +1,6 @@
+-- Migration numbers mean the same schema in both stores: PostgreSQL starts at 0008, the
+-- schema SQLite has after its migrations 0001 to 0008, and from here on every migration is
+-- written once per store under the same number (hookrelay migrate-store relies on it).
 -- hookrelay's schema on PostgreSQL: the same tables and columns as SQLite's after its
 -- migrations 0001 to 0008 (db/sqlite/migrations), so that rows can be copied table by table.
 -- Times are BIGINT unix milliseconds, converted only inside the store. Row ids are
