@@ -85,9 +85,10 @@ type Engine struct {
 	o     Options
 	lease time.Duration
 
-	wake chan struct{}
-	mu   sync.Mutex          // guards due, filled by the database's write loop
-	due  map[string]struct{} // webhooks announced as having due work
+	wake      chan struct{}
+	mu        sync.Mutex          // guards due and resyncNow, filled by the store's notices
+	due       map[string]struct{} // webhooks announced as having due work
+	resyncNow bool                // a notice said any webhook may have due work
 
 	signers sync.Map // secret → *webhook.Signer
 
@@ -177,6 +178,11 @@ func (e *Engine) Lease() time.Duration { return e.lease }
 // after a commit and must not block.
 func (e *Engine) notify(webhookIDs []string) {
 	e.mu.Lock()
+	if webhookIDs == nil {
+		// "Any webhook may have due work" (a store that lost its notices for a while): the
+		// schedule is rebuilt from the store at once.
+		e.resyncNow = true
+	}
 	for _, id := range webhookIDs {
 		e.due[id] = struct{}{}
 	}
@@ -328,6 +334,10 @@ func (e *Engine) drainInbox(st *loopState, now time.Time) {
 	e.mu.Lock()
 	due := e.due
 	e.due = map[string]struct{}{}
+	if e.resyncNow {
+		e.resyncNow = false
+		st.nextResync = now
+	}
 	e.mu.Unlock()
 	for id := range due {
 		st.nextDue[id] = now

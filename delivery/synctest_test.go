@@ -242,3 +242,46 @@ func statesByWebhook(t *testing.T, store *sqlite.DB, webhookID string) map[db.St
 	}
 	return out
 }
+
+// captureOnDue is the real store, with the engine's notice callback kept, so that a test
+// can send the notice a store sends when it may have missed others (OnDue(nil)).
+type captureOnDue struct {
+	*sqlite.DB
+	fn func([]string)
+}
+
+func (c *captureOnDue) OnDue(fn func([]string)) { c.fn = fn; c.DB.OnDue(fn) }
+
+// A notice that any webhook may have due work (PostgreSQL sends it after its listener
+// reconnects) makes the engine read the schedule from the store at once, instead of at the
+// next resync.
+func TestAnyDueNoticeRebuildsTheSchedule(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "hookrelay.db")
+		open := func() *sqlite.DB {
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			require.NoError(t, err)
+			t.Cleanup(func() { s.Close() })
+			return s
+		}
+		mine, other := &captureOnDue{DB: open()}, open()
+		var calls atomic.Int32
+		client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			calls.Add(1)
+			return respond(http.StatusOK, ""), nil
+		})}
+		dbtest.Webhook(t, mine, "https://receiver.test/hook")
+		startEngine(t, delivery.NewEngine(mine, delivery.Options{Client: client, ResyncInterval: time.Hour}))
+		synctest.Wait()
+
+		dbtest.Event(t, other, "a.b", 1) // written where this engine hears nothing of it
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		require.Zero(t, calls.Load(), "unheard of until the next resync")
+
+		mine.fn(nil)
+		synctest.Wait()
+		assert.Equal(t, int32(1), calls.Load(), "delivered once the notice came")
+	})
+}

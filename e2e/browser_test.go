@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/playwright-community/playwright-go"
+
+	"github.com/hookrelay/hookrelay/internal/testsuite"
 )
 
 // Admin credentials startServer gives every server.
@@ -68,7 +70,7 @@ func browserMissing() string {
 // them the browser tests skip on a developer's machine, and fail in CI.
 func sharedBrowser(t *testing.T) playwright.Browser {
 	t.Helper()
-	requireSuite(t, browserSuite, ciMode(os.Getenv))
+	testsuite.Require(t, browserSuite, testsuite.CIMode(os.Getenv))
 	browserOnce.Do(func() {
 		browserPW, browserErr = playwright.Run(&playwright.RunOptions{DriverDirectory: driverDir(), SkipInstallBrowsers: true, Verbose: false})
 		if browserErr != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/internal/testsuite"
 )
 
 // unitFile is the systemd unit that docs/operating.md installs.
@@ -41,7 +43,7 @@ func checkUnit(t *testing.T, unit string) string {
 
 func TestSystemdUnitVerifies(t *testing.T) {
 	t.Parallel()
-	requireSuite(t, systemdSuite, ciMode(os.Getenv))
+	testsuite.Require(t, systemdSuite, testsuite.CIMode(os.Getenv))
 	b, err := os.ReadFile(unitFile)
 	require.NoError(t, err)
 	unit := string(b)

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/internal/testsuite"
 	"github.com/hookrelay/hookrelay/webhook"
 )
 
@@ -51,7 +52,7 @@ func interopMissing() string {
 // .ci/run installs them.
 func requireInterop(t *testing.T) string {
 	t.Helper()
-	requireSuite(t, interopSuite, ciMode(os.Getenv))
+	testsuite.Require(t, interopSuite, testsuite.CIMode(os.Getenv))
 	node, err := exec.LookPath("node")
 	require.NoError(t, err)
 	for pkg, version := range interopPackages {

@@ -22,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/internal/testsuite"
 )
 
 // The monitoring kit of docs/monitoring/ is tested with the tools it is for: promtool checks
@@ -50,7 +52,7 @@ func prometheusMissing() string {
 
 func TestAlertingRulesPassPromtool(t *testing.T) {
 	t.Parallel()
-	requireSuite(t, prometheusSuite, ciMode(os.Getenv))
+	testsuite.Require(t, prometheusSuite, testsuite.CIMode(os.Getenv))
 	for _, args := range [][]string{
 		{"check", "rules", "rules.yml"},
 		{"test", "rules", "rules_test.yml"},
@@ -138,7 +140,7 @@ func dashboardQueries(t *testing.T) []string {
 // names only metrics the server exposes.
 func TestPrometheusScrapesTheServer(t *testing.T) {
 	t.Parallel()
-	requireSuite(t, prometheusSuite, ciMode(os.Getenv))
+	testsuite.Require(t, prometheusSuite, testsuite.CIMode(os.Getenv))
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	defer rcv.Close()
 	srv := startServer(t, "", "HOOKRELAY_METRICS_TOKEN="+metricsToken)

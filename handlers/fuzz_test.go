@@ -31,6 +31,11 @@ var eventSeeds = []string{
 	`{"eventType":null,"data":{}}`,
 	`{"eventType":"a.b","data":{},"workflowId":""}`,
 	`[`, `{`, `{"a":`, `null`, ``, "\xff", `{"eventType":"a.b","data":{"n":1e999}}`,
+	`{"eventType":"a.b","eventtype":"c.d","data":{}}`,
+	`{"eventType":"a.b","data":{},"workflowID":"wf"}`,
+	`{"eventType":"a.b","eventType":"c.d","data":{}}`,
+	`{"eventType":"a.b","data":{"k":1,"k":2},"data":{}}`,
+	`{"eventType":"a.b","data":{"k":"\"","k":{"}":[1,{"k":2,"k":3}]}}}`,
 }
 
 // FuzzDecodeEvent runs ingest decoding and validation on arbitrary bytes: nothing may panic,
@@ -45,6 +50,9 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err := decodeStrict(b, &req); err != nil {
 			requireClientError(t, err)
 			return
+		}
+		if !exactKeys(b, eventShape, "event") {
+			t.Fatalf("accepted %q, whose keys are not exact and unique", b)
 		}
 		ev, err := req.validate(lim)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -28,16 +29,18 @@ const (
 
 // env is one server on its own fresh database.
 type env struct {
-	t     *testing.T
-	store *sqlite.DB
-	srv   *handlers.Server
-	h     http.Handler
+	t      *testing.T
+	store  *sqlite.DB
+	dbPath string // the store's file, for tests that open it beside the server
+	srv    *handlers.Server
+	h      http.Handler
 }
 
 // newEnv starts a server; opts may adjust it before its routes are built.
 func newEnv(t *testing.T, opts ...func(*handlers.Server)) *env {
 	t.Helper()
-	store := dbtest.New(t)
+	path := filepath.Join(t.TempDir(), "hookrelay.db")
+	store := dbtest.Open(t, path)
 	srv := &handlers.Server{
 		DB:          store,
 		Logger:      slog.New(slog.NewTextHandler(t.Output(), nil)),
@@ -48,7 +51,7 @@ func newEnv(t *testing.T, opts ...func(*handlers.Server)) *env {
 	for _, o := range opts {
 		o(srv)
 	}
-	return &env{t: t, store: store, srv: srv, h: srv.Routes()}
+	return &env{t: t, store: store, dbPath: path, srv: srv, h: srv.Routes()}
 }
 
 // call sends one request. A non-empty body is sent as application/json unless header

@@ -394,29 +394,17 @@ type uiError struct {
 func (e *uiError) Error() string { return e.Message }
 
 // uiFail is the UI's one place where errors become responses: a page in the layout, or
-// for htmx a status plus X-Error-Message, which app.js shows in the page.
+// for htmx a status plus X-Error-Message, which app.js shows in the page. A *uiError says
+// its own answer; any other error is classified as the API's fail does (see classify).
 func (s *Server) uiFail(w http.ResponseWriter, r *http.Request, err error) {
 	e, ok := errors.AsType[*uiError](err)
-	switch {
-	case ok:
-	case errors.Is(err, db.ErrNotFound):
-		e = &uiError{http.StatusNotFound, "Not found", "There is nothing here. It may have been deleted, or the link is wrong."}
-	case errors.Is(err, db.ErrInFlight):
-		e = &uiError{http.StatusConflict, "Not now", "This delivery is pending or being sent; it can be retried once it has succeeded or failed."}
-	case errors.Is(err, db.ErrWebhookDisabled):
-		e = &uiError{http.StatusConflict, "Webhook disabled", "The webhook is disabled. Enable it first, then try again."}
-	case errors.Is(err, db.ErrBadCursor):
-		e = &uiError{http.StatusBadRequest, "Bad page link", "This page link is not valid. Start again from the first page."}
-	case errors.Is(err, db.ErrClosed), errors.Is(err, context.DeadlineExceeded):
-		s.logger().LogAttrs(r.Context(), slog.LevelWarn, "request failed: storage unavailable",
-			slog.String("request_id", requestID(r.Context())), slog.Any("err", err))
-		e = &uiError{http.StatusServiceUnavailable, "Unavailable", "The database is not answering. Try again in a moment."}
-	default:
-		s.logger().LogAttrs(r.Context(), slog.LevelError, "request failed",
-			slog.String("request_id", requestID(r.Context())), slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Any("err", err))
-		e = &uiError{http.StatusInternalServerError, "Something went wrong",
-			"Something went wrong on our side. It has been logged with request id " + requestID(r.Context()) + "."}
+	if !ok {
+		c := classify(err)
+		s.logFailure(r, c, err)
+		e = &uiError{Status: c.Status, Title: c.Title, Message: c.Text}
+		if id := requestID(r.Context()); c.Log && id != "" {
+			e.Message += " It has been logged with request id " + id + "."
+		}
 	}
 	if isHTMX(r) {
 		w.Header().Set("X-Error-Message", url.PathEscape(e.Message))

@@ -374,13 +374,13 @@ func TestErrorPagesUseTheLayout(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, hx.Code)
 	assert.NotEmpty(t, hx.Header().Get("X-Error-Message"), "htmx failures carry a message to show")
 
-	// With the database gone, pages answer 500 in the layout, naming the request id to look
-	// for in the log.
+	// With the database gone, pages answer 503 (try again) in the layout, naming the request
+	// id to look for in the log.
 	require.NoError(t, e.store.Close())
 	rec = b.get("/webhooks")
-	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	page = doc(t, rec)
-	assert.Equal(t, "500", testid(page, "error-page").AttrOr("data-status", ""))
+	assert.Equal(t, "503", testid(page, "error-page").AttrOr("data-status", ""))
 	assert.Contains(t, text(testid(page, "error-page")), rec.Header().Get("X-Request-Id"))
 	assert.Equal(t, 1, page.Find("header.top").Length(), "in the layout")
 }

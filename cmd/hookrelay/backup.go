@@ -43,7 +43,7 @@ func runBackup(ctx context.Context, args []string, p process) error {
 	if *to == "" {
 		return usageError{errors.New("missing --to FILE (see 'hookrelay backup --help')")}
 	}
-	if isPostgresURL(*dbPath) {
+	if isPostgres(strings.ToLower(*dbPath)) {
 		// The URL is not repeated: it may hold a password.
 		return errors.New("backup copies SQLite databases; for PostgreSQL use pg_dump, e.g. " +
 			"pg_dump --format=custom --file=hookrelay.dump \"$HOOKRELAY_DB\" (docs/operating.md, Backups)")
@@ -63,12 +63,6 @@ func runBackup(ctx context.Context, args []string, p process) error {
 	}
 	fmt.Fprintf(p.stdout, "backed up %s to %s (%d bytes)\n", *dbPath, *to, fi.Size())
 	return nil
-}
-
-// isPostgresURL reports whether a --db value names a PostgreSQL database rather than a file.
-func isPostgresURL(v string) bool {
-	v = strings.ToLower(v)
-	return strings.HasPrefix(v, "postgres://") || strings.HasPrefix(v, "postgresql://")
 }
 
 func exists(path string) bool {

@@ -42,6 +42,7 @@ func commands() []command {
 			}},
 		{name: "admin", summary: "manage the admins of the web UI", sub: adminCommands()},
 		{name: "backup", summary: "write a consistent copy of the live SQLite database to a new file", run: runBackup},
+		{name: "migrate-store", summary: "copy a SQLite database into an empty PostgreSQL database", run: runMigrateStore},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with", run: runVersion},
 		{name: "help", summary: "print this help, or a command's (hookrelay help <command>)", run: runHelp},
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,7 +24,8 @@ import (
 type Config struct {
 	Addr                 string
 	AddrFile             string // "": none
-	DBPath               string
+	DBPath               string // a SQLite file or a postgres:// URL
+	DBMaxConns           int
 	IngestToken          string
 	AdminToken           string
 	IngestTokenFile      string
@@ -92,12 +94,20 @@ func settings() []setting {
 			c.AddrFile = v
 			return nil
 		}},
-		{"db", "hookrelay.db", "path of the SQLite database file (created if missing)", func(c *Config, v string) error {
+		{"db", "hookrelay.db", "the store: a SQLite file (created if missing) or a postgres:// URL", func(c *Config, v string) error {
 			if v == "" {
 				return errors.New("must not be empty")
 			}
+			if isPostgres(v) {
+				if _, err := url.Parse(v); err != nil {
+					return errors.New("want a URL such as postgres://user:password@host:5432/hookrelay")
+				}
+			}
 			c.DBPath = v
 			return nil
+		}},
+		{"db-max-conns", "20", "PostgreSQL: most connections of this instance's pool (one more listens for other instances' notices)", func(c *Config, v string) error {
+			return positiveInt(&c.DBMaxConns, v)
 		}},
 		// The tokens are checked in parseConfig, once the *-token-file settings are read.
 		{"ingest-token", "", "bearer token for the ingest API (POST /api/v1/events); required (or --ingest-token-file), at least 16 characters", func(c *Config, v string) error {

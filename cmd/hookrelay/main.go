@@ -39,7 +39,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(stdout, cfg)
-	logger.Info("starting", "version", version, "commit", currentBuild().Commit, "db", cfg.DBPath, "secrets_encrypted", cfg.EncryptionKey != nil)
+	logger.Info("starting", "version", version, "commit", currentBuild().Commit, "db", redactDSN(cfg.DBPath), "secrets_encrypted", cfg.EncryptionKey != nil)
 
 	// Bind first: a taken port fails now, before the database file is created or migrated,
 	// and ":0" reports the real port.
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer metricsLn.Close()
 	}
 
-	store, err := openStore(ctx, cfg.DBPath, storeOptions{Sync: cfg.Sync, EncryptionKey: cfg.EncryptionKey})
+	store, err := openStore(ctx, cfg.DBPath, storeOptions{Sync: cfg.Sync, MaxConns: cfg.DBMaxConns, EncryptionKey: cfg.EncryptionKey})
 	if err != nil {
 		return err
 	}
@@ -91,7 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	instance := instanceName()
 	logger.Info("instance", "instance", instance)
 	engine := delivery.NewEngine(store, delivery.Options{
-		Instance: instance,
+		Instance:       instance,
+		ResyncInterval: resyncInterval(cfg.DBPath),
 		Client: delivery.NewClient(delivery.ClientOptions{
 			MaxConnsPerHost: cfg.WebhookConcurrency,
 			MaxIdleConns:    cfg.Concurrency,

@@ -138,7 +138,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	return runIn(ctx, "hookrelay admin", adminCommands(), args, process{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr})
 }
 
-const adminCreateUsage = `Usage: hookrelay admin create --email E [--db FILE] [--password-cost N]
+const adminCreateUsage = `Usage: hookrelay admin create --email E [--db FILE|URL] [--password-cost N]
 
 Adds an admin of the web UI to the database, which need not be in use by a running server.
 The password is read from standard input (its first line) or, on a terminal, asked twice.
@@ -153,7 +153,7 @@ func runAdminCreate(ctx context.Context, args []string, p process) error {
 	if v := p.getenv("HOOKRELAY_DB"); v != "" {
 		dbDefault = v
 	}
-	dbPath := fs.String("db", dbDefault, "path of the SQLite database file (HOOKRELAY_DB)")
+	dbPath := fs.String("db", dbDefault, "the store: a SQLite file or a postgres:// URL (HOOKRELAY_DB)")
 	costDefault := "10"
 	if v := p.getenv("HOOKRELAY_PASSWORD_COST"); v != "" {
 		costDefault = v

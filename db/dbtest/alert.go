@@ -6,13 +6,12 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/db"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
 // Attempt claims the webhook's earliest due delivery and records res for it as the engine
 // would (res.Claim is filled in; a zero AttemptedAt means the store's now). It returns the
 // claim.
-func Attempt(t testing.TB, store *sqlite.DB, webhookID string, res db.AttemptResult) db.Claim {
+func Attempt(t testing.TB, store Store, webhookID string, res db.AttemptResult) db.Claim {
 	t.Helper()
 	ctx := context.Background()
 	claimed, err := store.ClaimDue(ctx, []db.ClaimRequest{{WebhookID: webhookID, Limit: 1}}, time.Minute)
@@ -34,13 +33,13 @@ func Attempt(t testing.TB, store *sqlite.DB, webhookID string, res db.AttemptRes
 
 // Fail records a last failed attempt, answered with status, for the webhook's earliest due
 // delivery: the delivery becomes failed as when its schedule is used up.
-func Fail(t testing.TB, store *sqlite.DB, webhookID string, status int) db.Claim {
+func Fail(t testing.TB, store Store, webhookID string, status int) db.Claim {
 	t.Helper()
 	return Attempt(t, store, webhookID, db.AttemptResult{StatusCode: status, Next: db.StateFailed})
 }
 
 // Succeed records a successful attempt for the webhook's earliest due delivery.
-func Succeed(t testing.TB, store *sqlite.DB, webhookID string) db.Claim {
+func Succeed(t testing.TB, store Store, webhookID string) db.Claim {
 	t.Helper()
 	return Attempt(t, store, webhookID, db.AttemptResult{StatusCode: 200, Next: db.StateSucceeded})
 }

@@ -1,5 +1,6 @@
 // Package dbtest gives tests a real, migrated SQLite database in t.TempDir and small
-// fixture builders. Import it from _test files only.
+// fixture builders that work on any store (see Store). Import it from tests only: _test
+// files, and the conformance suite in db/storetest.
 package dbtest
 
 import (
@@ -35,11 +36,26 @@ func Open(t testing.TB, path string) *sqlite.DB {
 	return store
 }
 
+// Store is what the fixture builders use of a store. *sqlite.DB has it, and so does every
+// store the conformance suite (db/storetest) runs against.
+type Store interface {
+	Now() time.Time
+	CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, error)
+	CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error)
+	FindDelivery(ctx context.Context, id string) (db.Delivery, error)
+	ListDeliveries(ctx context.Context, f db.DeliveryFilter) ([]db.Delivery, string, error)
+	ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt, error)
+	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
+	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
+}
+
+var _ Store = (*sqlite.DB)(nil)
+
 // Secret is a fixed, valid signing secret for fixtures.
 const Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 // Webhook creates an enabled webhook for url subscribed to patterns ("*" when none).
-func Webhook(t testing.TB, store *sqlite.DB, url string, patterns ...string) db.Webhook {
+func Webhook(t testing.TB, store Store, url string, patterns ...string) db.Webhook {
 	t.Helper()
 	if len(patterns) == 0 {
 		patterns = []string{"*"}
@@ -52,7 +68,7 @@ func Webhook(t testing.TB, store *sqlite.DB, url string, patterns ...string) db.
 }
 
 // Event ingests one event of type typ with data {"n": n} and returns its result.
-func Event(t testing.TB, store *sqlite.DB, typ string, n int) db.IngestResult {
+func Event(t testing.TB, store Store, typ string, n int) db.IngestResult {
 	t.Helper()
 	data, _ := json.Marshal(map[string]int{"n": n})
 	res, err := store.CreateEvents(context.Background(), []db.NewEvent{{Type: typ, Data: data}})
@@ -63,7 +79,7 @@ func Event(t testing.TB, store *sqlite.DB, typ string, n int) db.IngestResult {
 }
 
 // Deliveries returns every delivery of a webhook, newest first.
-func Deliveries(t testing.TB, store *sqlite.DB, webhookID string) []db.Delivery {
+func Deliveries(t testing.TB, store Store, webhookID string) []db.Delivery {
 	t.Helper()
 	out, _, err := store.ListDeliveries(context.Background(), db.DeliveryFilter{WebhookID: webhookID, Limit: 500})
 	if err != nil {
@@ -73,7 +89,7 @@ func Deliveries(t testing.TB, store *sqlite.DB, webhookID string) []db.Delivery 
 }
 
 // Attempts returns every attempt of a delivery.
-func Attempts(t testing.TB, store *sqlite.DB, deliveryID string) []db.Attempt {
+func Attempts(t testing.TB, store Store, deliveryID string) []db.Attempt {
 	t.Helper()
 	out, err := store.ListAttempts(context.Background(), deliveryID)
 	if err != nil {
@@ -83,7 +99,7 @@ func Attempts(t testing.TB, store *sqlite.DB, deliveryID string) []db.Attempt {
 }
 
 // Delivery returns the delivery with the given id.
-func Delivery(t testing.TB, store *sqlite.DB, id string) db.Delivery {
+func Delivery(t testing.TB, store Store, id string) db.Delivery {
 	t.Helper()
 	d, err := store.FindDelivery(context.Background(), id)
 	if err != nil {
@@ -92,7 +108,8 @@ func Delivery(t testing.TB, store *sqlite.DB, id string) db.Delivery {
 	return d
 }
 
-// Clock is a settable clock for sqlite.DB.Clock (store.Clock = clock.Now), safe for concurrent use.
+// Clock is a settable clock for a store (sqlite.DB.Clock = clock.Now, or
+// storetest.Options.Clock), safe for concurrent use.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time

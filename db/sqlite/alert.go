@@ -123,7 +123,7 @@ func (s *DB) FoldAlertFailures(ctx context.Context, window time.Duration) (db.Fo
 		return nil
 	})
 	if err != nil {
-		return db.FoldResult{}, fmt.Errorf("fold alert failures: %w", translate(err))
+		return db.FoldResult{}, fmt.Errorf("fold alert failures: %w", s.translate(err))
 	}
 	return res, nil
 }
@@ -205,7 +205,7 @@ func (s *DB) AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err
 	var next sql.NullInt64
 	if err := s.reader.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM alert_failures WHERE alert_id IS NULL),
 		(SELECT min(next_attempt_at) FROM alerts WHERE state <> 'sent')`).Scan(&outbox, &next); err != nil {
-		return false, time.Time{}, fmt.Errorf("read alert work: %w", translate(err))
+		return false, time.Time{}, fmt.Errorf("read alert work: %w", s.translate(err))
 	}
 	return outbox, fromNullMillis(next), nil
 }
@@ -337,7 +337,7 @@ func (s *DB) DueAlerts(ctx context.Context, limit int) ([]db.Alert, error) {
 	out, _, err := s.loadAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE state <> 'sent' AND next_attempt_at <= ?
 		ORDER BY next_attempt_at, id LIMIT ?`, millis(s.Now()), limit)
 	if err != nil {
-		return nil, fmt.Errorf("list due alerts: %w", translate(err))
+		return nil, fmt.Errorf("list due alerts: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -369,7 +369,7 @@ func (s *DB) ClaimDueAlerts(ctx context.Context, limit int, lease time.Duration)
 		return rows.Err()
 	})
 	if err != nil {
-		return nil, fmt.Errorf("claim due alerts: %w", translate(err))
+		return nil, fmt.Errorf("claim due alerts: %w", s.translate(err))
 	}
 	if len(ids) == 0 {
 		return nil, nil
@@ -381,7 +381,7 @@ func (s *DB) ClaimDueAlerts(ctx context.Context, limit int, lease time.Duration)
 	out, _, err := s.loadAlerts(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id IN (`+
 		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) ORDER BY next_attempt_at, id`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("claim due alerts: %w", translate(err))
+		return nil, fmt.Errorf("claim due alerts: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -442,7 +442,7 @@ func (s *DB) ListAlerts(ctx context.Context, f db.AlertFilter) ([]db.Alert, stri
 	q, args := p.query(`SELECT ` + alertColumns + ` FROM alerts`)
 	out, rids, err := s.loadAlerts(ctx, q, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list alerts: %w", translate(err))
+		return nil, "", fmt.Errorf("list alerts: %w", s.translate(err))
 	}
 	n, next := p.cut(rids)
 	return out[:n], next, nil
@@ -452,7 +452,7 @@ func (s *DB) ListAlerts(ctx context.Context, f db.AlertFilter) ([]db.Alert, stri
 func (s *DB) CountUnsentAlerts(ctx context.Context) (int, error) {
 	var n int
 	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE state <> 'sent'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count unsent alerts: %w", translate(err))
+		return 0, fmt.Errorf("count unsent alerts: %w", s.translate(err))
 	}
 	return n, nil
 }

@@ -49,6 +49,7 @@ type DB struct {
 	quit       chan struct{}
 	wg         sync.WaitGroup
 	once       sync.Once
+	closed     atomic.Bool
 
 	box      *db.SecretBox // nil: secrets are stored as they are
 	patterns sync.Map      // raw event_types JSON -> []string
@@ -136,6 +137,7 @@ func escapePath(p string) string {
 func (s *DB) Close() error {
 	var err error
 	s.once.Do(func() {
+		s.closed.Store(true)
 		close(s.quit)
 		s.wg.Wait()
 		for _, st := range s.stmts {
@@ -152,10 +154,10 @@ func (s *DB) Close() error {
 func (s *DB) Ping(ctx context.Context) error {
 	var n int
 	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
-		return fmt.Errorf("ping reader: %w", translate(err))
+		return fmt.Errorf("ping reader: %w", s.translate(err))
 	}
 	if err := s.writer.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping writer: %w", translate(err))
+		return fmt.Errorf("ping writer: %w", s.translate(err))
 	}
 	return nil
 }
@@ -175,6 +177,15 @@ func (s *DB) notifyDue(ids []string) {
 
 // Now is the store's clock in UTC: what every write is stamped with.
 func (s *DB) Now() time.Time { return s.Clock().UTC() }
+
+// translate is the store's translate: once the store is closed, every error is db.ErrClosed
+// (database/sql's own "database is closed" is not an error callers can recognise).
+func (s *DB) translate(err error) error {
+	if err != nil && s.closed.Load() {
+		return fmt.Errorf("%w: %w", db.ErrClosed, err)
+	}
+	return translate(err)
+}
 
 // translate classifies a driver error once, for every caller above the store: no rows is
 // db.ErrNotFound, a uniqueness violation wraps db.ErrConflict, and a database that cannot be

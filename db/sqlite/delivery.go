@@ -99,11 +99,11 @@ func (s *DB) ListDeliveries(ctx context.Context, f db.DeliveryFilter) ([]db.Deli
 	q, args := p.query(`SELECT d.id, ` + deliveryColumns + deliveryFrom)
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list deliveries: %w", translate(err))
+		return nil, "", fmt.Errorf("list deliveries: %w", s.translate(err))
 	}
 	out, next, err := listPage(rows, p, scanDelivery)
 	if err != nil {
-		return nil, "", fmt.Errorf("list deliveries: %w", translate(err))
+		return nil, "", fmt.Errorf("list deliveries: %w", s.translate(err))
 	}
 	return out, next, nil
 }
@@ -122,7 +122,7 @@ func (s *DB) RetryDelivery(ctx context.Context, id string) (db.Delivery, error) 
 		err := t.queryRow(`SELECT d.id, d.state, w.enabled, w.public_id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
 			WHERE d.public_id = ?`, id).Scan(&row, &state, &enabled, &webhook)
 		if err != nil {
-			return translate(err)
+			return s.translate(err)
 		}
 		if !state.Final() {
 			return db.ErrInFlight
@@ -154,7 +154,7 @@ func (s *DB) RetryFailed(ctx context.Context, webhookID string) (int, error) {
 			enabled bool
 		)
 		if err := t.queryRow(`SELECT id, enabled FROM webhooks WHERE public_id = ?`, webhookID).Scan(&row, &enabled); err != nil {
-			return translate(err)
+			return s.translate(err)
 		}
 		if !enabled {
 			return db.ErrWebhookDisabled

@@ -44,7 +44,7 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 		var deliveries [][3]any // public id, event row, webhook row
 		targets, err := t.enabledWebhooks()
 		if err != nil {
-			return fmt.Errorf("list webhooks: %w", translate(err))
+			return fmt.Errorf("list webhooks: %w", s.translate(err))
 		}
 		for i, e := range events {
 			p := pre[i]
@@ -57,7 +57,7 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 					continue
 				}
 				if !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("look up idempotency key: %w", translate(err))
+					return fmt.Errorf("look up idempotency key: %w", s.translate(err))
 				}
 			}
 			var matched []fanoutTarget
@@ -70,11 +70,11 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 				p.id, e.Type, nullString(e.WorkflowID), millis(p.at), p.body, nullString(e.IdempotencyKey), len(matched), millis(now))
 			if err != nil {
-				return fmt.Errorf("insert event: %w", translate(err))
+				return fmt.Errorf("insert event: %w", s.translate(err))
 			}
 			eventRow, err := res.LastInsertId()
 			if err != nil {
-				return fmt.Errorf("insert event: %w", translate(err))
+				return fmt.Errorf("insert event: %w", s.translate(err))
 			}
 			for _, w := range matched {
 				deliveries = append(deliveries, [3]any{db.NewID("dlv"), eventRow, w.rowID})
@@ -85,7 +85,7 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 		return t.insertDeliveries(deliveries, now)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create events: %w", translate(err))
+		return nil, fmt.Errorf("create events: %w", s.translate(err))
 	}
 	return results, nil
 }

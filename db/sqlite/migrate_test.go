@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
 	"github.com/hookrelay/hookrelay/db/sqlite"
 )
@@ -115,14 +114,4 @@ func TestOpenRejectsBadOptions(t *testing.T) {
 			assert.Error(t, err)
 		})
 	}
-}
-
-func TestWritesAfterCloseFail(t *testing.T) {
-	t.Parallel()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hookrelay.db"), sqlite.Options{})
-	require.NoError(t, err)
-	require.NoError(t, store.Close())
-	require.NoError(t, store.Close(), "Close is idempotent")
-	_, err = store.CreateEvents(t.Context(), []db.NewEvent{{Type: "a.b", Data: []byte(`{}`)}})
-	assert.ErrorIs(t, err, db.ErrClosed)
 }

@@ -28,10 +28,10 @@ func (s *DB) RecordAndClaim(ctx context.Context, results []db.AttemptResult, req
 	err := s.write(ctx, func(t *tx) error {
 		var err error
 		if alerted, err = t.recordAttempts(results); err != nil {
-			return fmt.Errorf("record attempts: %w", translate(err))
+			return fmt.Errorf("record attempts: %w", s.translate(err))
 		}
 		if err := t.claimDue(reqs, lease, &out); err != nil {
-			return fmt.Errorf("claim due deliveries: %w", translate(err))
+			return fmt.Errorf("claim due deliveries: %w", s.translate(err))
 		}
 		return nil
 	})
@@ -509,7 +509,7 @@ func (s *DB) RescueExpired(ctx context.Context, maxAttempts int) (int, error) {
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("rescue expired leases: %w", translate(err))
+		return 0, fmt.Errorf("rescue expired leases: %w", s.translate(err))
 	}
 	if alerted {
 		s.notifyAlertQueued()
@@ -524,7 +524,7 @@ func (s *DB) DueWebhooks(ctx context.Context) (map[string]time.Time, error) {
 		(SELECT min(d.next_attempt_at) FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending')
 		FROM webhooks w WHERE w.enabled = 1`)
 	if err != nil {
-		return nil, fmt.Errorf("list due webhooks: %w", translate(err))
+		return nil, fmt.Errorf("list due webhooks: %w", s.translate(err))
 	}
 	defer rows.Close()
 	out := map[string]time.Time{}
@@ -534,14 +534,14 @@ func (s *DB) DueWebhooks(ctx context.Context) (map[string]time.Time, error) {
 			next sql.NullInt64
 		)
 		if err := rows.Scan(&id, &next); err != nil {
-			return nil, fmt.Errorf("list due webhooks: %w", translate(err))
+			return nil, fmt.Errorf("list due webhooks: %w", s.translate(err))
 		}
 		if next.Valid {
 			out[id] = fromMillis(next.Int64)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list due webhooks: %w", translate(err))
+		return nil, fmt.Errorf("list due webhooks: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -566,7 +566,7 @@ func (s *DB) TryLead(ctx context.Context, name, holder string, ttl time.Duration
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("lead %s: %w", name, translate(err))
+		return false, fmt.Errorf("lead %s: %w", name, s.translate(err))
 	}
 	return led, nil
 }

@@ -89,7 +89,7 @@ func (s *DB) FindWebhookSecrets(ctx context.Context, id string) (db.WebhookSecre
 		stored string
 	)
 	if err := s.reader.QueryRowContext(ctx, `SELECT id, secret FROM webhooks WHERE public_id = ?`, id).Scan(&row, &stored); err != nil {
-		return db.WebhookSecrets{}, fmt.Errorf("find secrets of webhook %s: %w", id, translate(err))
+		return db.WebhookSecrets{}, fmt.Errorf("find secrets of webhook %s: %w", id, s.translate(err))
 	}
 	cur, err := s.box.Open(id, stored)
 	if err != nil {
@@ -111,7 +111,7 @@ func (s *DB) oldSecrets(ctx context.Context, q querier, webhookID string, webhoo
 	rows, err := q.QueryContext(ctx, `SELECT secret, rotated_at, expires_at FROM webhook_old_secrets
 		WHERE webhook_id = ? AND expires_at > ? ORDER BY id DESC`, webhookRow, millis(now))
 	if err != nil {
-		return nil, fmt.Errorf("read old secrets: %w", translate(err))
+		return nil, fmt.Errorf("read old secrets: %w", s.translate(err))
 	}
 	defer rows.Close()
 	var out []db.OldSecret
@@ -121,7 +121,7 @@ func (s *DB) oldSecrets(ctx context.Context, q querier, webhookID string, webhoo
 			rotated, expires int64
 		)
 		if err := rows.Scan(&stored, &rotated, &expires); err != nil {
-			return nil, fmt.Errorf("read old secrets: %w", translate(err))
+			return nil, fmt.Errorf("read old secrets: %w", s.translate(err))
 		}
 		plain, err := s.box.Open(webhookID, stored)
 		if err != nil {
@@ -130,7 +130,7 @@ func (s *DB) oldSecrets(ctx context.Context, q querier, webhookID string, webhoo
 		out = append(out, db.OldSecret{Secret: plain, RotatedAt: fromMillis(rotated), ExpiresAt: fromMillis(expires)})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read old secrets: %w", translate(err))
+		return nil, fmt.Errorf("read old secrets: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -151,7 +151,7 @@ func (s *DB) RotateSecret(ctx context.Context, id, secret string, grace time.Dur
 			stored string
 		)
 		if err := t.queryRow(`SELECT id, secret FROM webhooks WHERE public_id = ?`, id).Scan(&row, &stored); err != nil {
-			return translate(err)
+			return s.translate(err)
 		}
 		cur, err := s.box.Open(id, stored)
 		if err != nil {
@@ -170,23 +170,23 @@ func (s *DB) RotateSecret(ctx context.Context, id, secret string, grace time.Dur
 		end := now.Add(grace)
 		if _, err := t.exec(`UPDATE webhook_old_secrets SET expires_at = min(expires_at, ?) WHERE webhook_id = ?`,
 			millis(end), row); err != nil {
-			return fmt.Errorf("shorten old secrets: %w", translate(err))
+			return fmt.Errorf("shorten old secrets: %w", s.translate(err))
 		}
 		if grace > 0 {
 			// The stored value moves as it is: encrypted or not, it belongs to the same webhook.
 			if _, err := t.exec(`INSERT INTO webhook_old_secrets (webhook_id, secret, rotated_at, expires_at) VALUES (?, ?, ?, ?)`,
 				row, stored, millis(now), millis(end)); err != nil {
-				return fmt.Errorf("keep old secret: %w", translate(err))
+				return fmt.Errorf("keep old secret: %w", s.translate(err))
 			}
 		}
 		if _, err := t.exec(`DELETE FROM webhook_old_secrets WHERE webhook_id = ?1 AND (expires_at <= ?2 OR id NOT IN
 			(SELECT id FROM webhook_old_secrets WHERE webhook_id = ?1 ORDER BY id DESC LIMIT ?3))`,
 			row, millis(now), db.MaxOldSecrets); err != nil {
-			return fmt.Errorf("drop old secrets: %w", translate(err))
+			return fmt.Errorf("drop old secrets: %w", s.translate(err))
 		}
 		if _, err := t.exec(`UPDATE webhooks SET secret = ?, updated_at = ?, version = version + 1 WHERE id = ?`,
 			s.box.Seal(id, secret), millis(now), row); err != nil {
-			return fmt.Errorf("store new secret: %w", translate(err))
+			return fmt.Errorf("store new secret: %w", s.translate(err))
 		}
 		out.Current = secret
 		out.Old, err = s.oldSecrets(t.ctx, t, id, row, now)

@@ -22,7 +22,7 @@ func (s *DB) CountDeliveries(ctx context.Context, webhookID string, since time.T
 	}
 	rows, err := s.reader.QueryContext(ctx, q+` GROUP BY state`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("count deliveries: %w", translate(err))
+		return nil, fmt.Errorf("count deliveries: %w", s.translate(err))
 	}
 	defer rows.Close()
 	out := db.DeliveryCounts{}
@@ -32,12 +32,12 @@ func (s *DB) CountDeliveries(ctx context.Context, webhookID string, since time.T
 			n  int
 		)
 		if err := rows.Scan(&st, &n); err != nil {
-			return nil, fmt.Errorf("count deliveries: %w", translate(err))
+			return nil, fmt.Errorf("count deliveries: %w", s.translate(err))
 		}
 		out[st] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count deliveries: %w", translate(err))
+		return nil, fmt.Errorf("count deliveries: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -66,7 +66,7 @@ func (s *DB) ListWebhookStats(ctx context.Context, since time.Time) (map[string]
 		w.last_attempt_at
 		FROM webhooks w`, millis(since))
 	if err != nil {
-		return nil, fmt.Errorf("webhook stats: %w", translate(err))
+		return nil, fmt.Errorf("webhook stats: %w", s.translate(err))
 	}
 	defer rows.Close()
 	out := map[string]db.WebhookStats{}
@@ -77,13 +77,13 @@ func (s *DB) ListWebhookStats(ctx context.Context, since time.Time) (map[string]
 			last sql.NullInt64
 		)
 		if err := rows.Scan(&id, &st.Succeeded, &st.Failed, &last); err != nil {
-			return nil, fmt.Errorf("webhook stats: %w", translate(err))
+			return nil, fmt.Errorf("webhook stats: %w", s.translate(err))
 		}
 		st.LastAttemptAt = fromNullMillis(last)
 		out[id] = st
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("webhook stats: %w", translate(err))
+		return nil, fmt.Errorf("webhook stats: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -95,7 +95,7 @@ func (s *DB) ListFailingWebhooks(ctx context.Context) ([]db.FailingWebhook, erro
 	rows, err := s.reader.QueryContext(ctx, `SELECT w.`+cols+`, w.last_delivery_id, w.last_error, w.last_status_code, w.last_attempt_at
 		FROM webhooks w WHERE w.last_error IS NOT NULL ORDER BY w.last_attempt_at DESC`)
 	if err != nil {
-		return nil, fmt.Errorf("list failing webhooks: %w", translate(err))
+		return nil, fmt.Errorf("list failing webhooks: %w", s.translate(err))
 	}
 	defer rows.Close()
 	var out []db.FailingWebhook
@@ -107,13 +107,13 @@ func (s *DB) ListFailingWebhooks(ctx context.Context) ([]db.FailingWebhook, erro
 		)
 		w, err := s.scanWebhook(multiScanner{rows, []any{&f.DeliveryID, &f.LastError, &code, &at}})
 		if err != nil {
-			return nil, fmt.Errorf("list failing webhooks: %w", translate(err))
+			return nil, fmt.Errorf("list failing webhooks: %w", s.translate(err))
 		}
 		f.Webhook, f.LastStatusCode, f.LastAttemptAt = w, int(code.Int64), fromMillis(at)
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list failing webhooks: %w", translate(err))
+		return nil, fmt.Errorf("list failing webhooks: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -143,11 +143,11 @@ func (s *DB) ListEvents(ctx context.Context, f db.EventFilter) ([]db.Event, stri
 	q, args := p.query(`SELECT id, ` + eventColumns + ` FROM events`)
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, "", fmt.Errorf("list events: %w", translate(err))
+		return nil, "", fmt.Errorf("list events: %w", s.translate(err))
 	}
 	out, next, err := listPage(rows, p, scanEvent)
 	if err != nil {
-		return nil, "", fmt.Errorf("list events: %w", translate(err))
+		return nil, "", fmt.Errorf("list events: %w", s.translate(err))
 	}
 	return out, next, nil
 }
@@ -163,12 +163,12 @@ func (s *DB) CreateTestEvent(ctx context.Context, webhookID string) (db.Delivery
 		"webhookId": webhookID,
 	})
 	if err != nil {
-		return db.Delivery{}, fmt.Errorf("create test event: %w", translate(err))
+		return db.Delivery{}, fmt.Errorf("create test event: %w", s.translate(err))
 	}
 	w := db.WireEvent{ID: db.NewID("evt"), EventType: db.TestEventType, Timestamp: db.FormatTime(at), Data: data}
 	body, err := json.Marshal(w)
 	if err != nil {
-		return db.Delivery{}, fmt.Errorf("create test event: %w", translate(err))
+		return db.Delivery{}, fmt.Errorf("create test event: %w", s.translate(err))
 	}
 	deliveryID := db.NewID("dlv")
 	err = s.write(ctx, func(t *tx) error {
@@ -177,7 +177,7 @@ func (s *DB) CreateTestEvent(ctx context.Context, webhookID string) (db.Delivery
 			enabled bool
 		)
 		if err := t.queryRow(`SELECT id, enabled FROM webhooks WHERE public_id = ?`, webhookID).Scan(&row, &enabled); err != nil {
-			return translate(err)
+			return s.translate(err)
 		}
 		if !enabled {
 			return db.ErrWebhookDisabled
@@ -185,15 +185,15 @@ func (s *DB) CreateTestEvent(ctx context.Context, webhookID string) (db.Delivery
 		res, err := t.exec(`INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
 			VALUES (?, ?, NULL, ?, ?, NULL, 1, ?)`, w.ID, db.TestEventType, millis(at), body, millis(now))
 		if err != nil {
-			return fmt.Errorf("insert event: %w", translate(err))
+			return fmt.Errorf("insert event: %w", s.translate(err))
 		}
 		eventRow, err := res.LastInsertId()
 		if err != nil {
-			return fmt.Errorf("insert event: %w", translate(err))
+			return fmt.Errorf("insert event: %w", s.translate(err))
 		}
 		if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
 			VALUES (?, ?, ?, 'pending', ?, ?, ?)`, deliveryID, eventRow, row, millis(now), millis(now), millis(now)); err != nil {
-			return fmt.Errorf("insert delivery: %w", translate(err))
+			return fmt.Errorf("insert delivery: %w", s.translate(err))
 		}
 		t.markDue(webhookID)
 		return nil

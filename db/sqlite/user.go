@@ -47,7 +47,7 @@ func (s *DB) CreateUser(ctx context.Context, email, passwordHash string) (db.Use
 		return err
 	})
 	if err != nil {
-		return db.User{}, fmt.Errorf("create user: %w", translate(err))
+		return db.User{}, fmt.Errorf("create user: %w", s.translate(err))
 	}
 	return u, nil
 }
@@ -72,7 +72,7 @@ func (s *DB) CreateFirstUser(ctx context.Context, email, passwordHash string) (b
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("create first user: %w", translate(err))
+		return false, fmt.Errorf("create first user: %w", s.translate(err))
 	}
 	return created, nil
 }
@@ -81,7 +81,7 @@ func (s *DB) CreateFirstUser(ctx context.Context, email, passwordHash string) (b
 func (s *DB) FindUserByEmail(ctx context.Context, email string) (db.User, error) {
 	u, err := scanUser(s.reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
 	if err != nil {
-		return db.User{}, fmt.Errorf("find user by email: %w", translate(err))
+		return db.User{}, fmt.Errorf("find user by email: %w", s.translate(err))
 	}
 	return u, nil
 }
@@ -90,19 +90,19 @@ func (s *DB) FindUserByEmail(ctx context.Context, email string) (db.User, error)
 func (s *DB) ListUserEmails(ctx context.Context) ([]string, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT email FROM users ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("list user emails: %w", translate(err))
+		return nil, fmt.Errorf("list user emails: %w", s.translate(err))
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var e string
 		if err := rows.Scan(&e); err != nil {
-			return nil, fmt.Errorf("list user emails: %w", translate(err))
+			return nil, fmt.Errorf("list user emails: %w", s.translate(err))
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list user emails: %w", translate(err))
+		return nil, fmt.Errorf("list user emails: %w", s.translate(err))
 	}
 	return out, nil
 }
@@ -111,7 +111,7 @@ func (s *DB) ListUserEmails(ctx context.Context) ([]string, error) {
 func (s *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
 	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count users: %w", translate(err))
+		return 0, fmt.Errorf("count users: %w", s.translate(err))
 	}
 	return n, nil
 }
@@ -142,7 +142,7 @@ func (s *DB) CreateSession(ctx context.Context, userID, replaces string, expired
 		return err
 	})
 	if err != nil {
-		return db.Session{}, fmt.Errorf("create session: %w", translate(err))
+		return db.Session{}, fmt.Errorf("create session: %w", s.translate(err))
 	}
 	return sess, nil
 }
@@ -158,7 +158,7 @@ func (s *DB) FindSession(ctx context.Context, id string) (db.Session, error) {
 		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?`, db.HashToken(id)).
 		Scan(new(string), &created, &seen, &sess.User.ID, &sess.User.Email, &sess.User.PasswordHash, &uc)
 	if err != nil {
-		return db.Session{}, fmt.Errorf("find session: %w", translate(err))
+		return db.Session{}, fmt.Errorf("find session: %w", s.translate(err))
 	}
 	sess.ID = id
 	sess.CreatedAt, sess.LastSeenAt, sess.User.CreatedAt = fromMillis(created), fromMillis(seen), fromMillis(uc)
@@ -172,7 +172,7 @@ func (s *DB) TouchSession(ctx context.Context, id string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("touch session: %w", translate(err))
+		return fmt.Errorf("touch session: %w", s.translate(err))
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (s *DB) DeleteSession(ctx context.Context, id string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("delete session: %w", translate(err))
+		return fmt.Errorf("delete session: %w", s.translate(err))
 	}
 	return nil
 }

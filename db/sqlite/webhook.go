@@ -19,7 +19,7 @@ func (s *DB) scanWebhook(sc interface{ Scan(...any) error }) (db.Webhook, error)
 		created, updated int64
 	)
 	if err := sc.Scan(&w.ID, &w.URL, &w.Description, &types, &w.Secret, &w.Enabled, &created, &updated); err != nil {
-		return db.Webhook{}, translate(err)
+		return db.Webhook{}, s.translate(err)
 	}
 	var err error
 	if w.EventTypes, err = s.parsePatterns(types); err != nil {
@@ -40,7 +40,7 @@ func (s *DB) parsePatterns(raw string) ([]string, error) {
 	}
 	var p []string
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return nil, fmt.Errorf("decode event types: %w", translate(err))
+		return nil, fmt.Errorf("decode event types: %w", s.translate(err))
 	}
 	s.patterns.Store(raw, p)
 	return p, nil
@@ -70,10 +70,10 @@ func (s *DB) CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, er
 		t.webhooksChanged()
 		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.URL, w.Description, types, s.box.Seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now))
-		return translate(err)
+		return s.translate(err)
 	})
 	if err != nil {
-		return db.Webhook{}, fmt.Errorf("create webhook: %w", translate(err))
+		return db.Webhook{}, fmt.Errorf("create webhook: %w", s.translate(err))
 	}
 	return w, nil
 }
@@ -92,19 +92,19 @@ func (s *DB) FindWebhook(ctx context.Context, id string) (db.Webhook, error) {
 func (s *DB) ListWebhooks(ctx context.Context) ([]db.Webhook, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", translate(err))
+		return nil, fmt.Errorf("list webhooks: %w", s.translate(err))
 	}
 	defer rows.Close()
 	var out []db.Webhook
 	for rows.Next() {
 		w, err := s.scanWebhook(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list webhooks: %w", translate(err))
+			return nil, fmt.Errorf("list webhooks: %w", s.translate(err))
 		}
 		out = append(out, w)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list webhooks: %w", translate(err))
+		return nil, fmt.Errorf("list webhooks: %w", s.translate(err))
 	}
 	return out, nil
 }

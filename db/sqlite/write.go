@@ -121,7 +121,7 @@ func (s *DB) runGroup(ops []*writeOp) error {
 	}
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fail(fmt.Errorf("begin transaction: %w", translate(err)))
+		return fail(fmt.Errorf("begin transaction: %w", s.translate(err)))
 	}
 	t := &tx{ctx: ctx, db: s, sql: sqlTx}
 	for _, op := range ops {
@@ -138,7 +138,7 @@ func (s *DB) runGroup(ops []*writeOp) error {
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fail(fmt.Errorf("commit: %w", translate(err)))
+		return fail(fmt.Errorf("commit: %w", s.translate(err)))
 	}
 	maps.Copy(s.targets, t.newTargets)
 	for _, b := range t.newBodies {

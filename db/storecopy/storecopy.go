@@ -109,10 +109,11 @@ func sameSchemaVersion(ctx context.Context, src *sql.Tx, dst pgx.Tx) error {
 type column struct {
 	name, dataType string
 	identity       bool
+	notNull        bool
 }
 
 func targetColumns(ctx context.Context, dst pgx.Tx, table string) ([]column, error) {
-	rows, err := dst.Query(ctx, `SELECT column_name, data_type, is_identity = 'YES' FROM information_schema.columns
+	rows, err := dst.Query(ctx, `SELECT column_name, data_type, is_identity = 'YES', is_nullable = 'NO' FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
 	if err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func targetColumns(ctx context.Context, dst pgx.Tx, table string) ([]column, err
 	var out []column
 	for rows.Next() {
 		var c column
-		if err := rows.Scan(&c.name, &c.dataType, &c.identity); err != nil {
+		if err := rows.Scan(&c.name, &c.dataType, &c.identity, &c.notNull); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -200,7 +201,16 @@ func (s *source) Err() error { return s.err }
 // convert turns a value as SQLite returns it into one for a column of dataType.
 func convert(v any, c column) (any, error) {
 	if v == nil {
-		return nil, nil
+		// The SQLite driver reads an empty BLOB as nil; a NOT NULL column never held NULL.
+		switch {
+		case !c.notNull:
+			return nil, nil
+		case c.dataType == "bytea":
+			return []byte{}, nil
+		case c.dataType == "text":
+			return "", nil
+		}
+		return nil, fmt.Errorf("column %s: NULL in a NOT NULL column", c.name)
 	}
 	switch c.dataType {
 	case "boolean":
@@ -224,6 +234,9 @@ func convert(v any, c column) (any, error) {
 	case "bytea":
 		switch x := v.(type) {
 		case []byte:
+			if x == nil && c.notNull {
+				return []byte{}, nil // pgx would send a nil slice as NULL
+			}
 			return x, nil
 		case string:
 			return []byte(x), nil

@@ -1,4 +1,4 @@
-package sqlite_test
+package storetest
 
 import (
 	"sync"
@@ -9,12 +9,30 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hookrelay/hookrelay/db"
-	"github.com/hookrelay/hookrelay/db/dbtest"
 )
 
-func TestUsers(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func userTests() []test {
+	return []test{
+		{"Users", testUsers},
+		{"CreateFirstUserCreatesOneAdminOnly", testCreateFirstUserCreatesOneAdminOnly},
+		{"ListUserEmails", testListUserEmails},
+	}
+}
+
+func sessionTests() []test {
+	return []test{
+		{"Sessions", testSessions},
+	}
+}
+
+func settingTests() []test {
+	return []test{
+		{"SettingIsCreatedOnce", testSettingIsCreatedOnce},
+	}
+}
+
+func testUsers(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	ctx := t.Context()
 
 	u, err := store.CreateUser(ctx, "Admin@Example.com", "$2a$04$hash")
@@ -37,9 +55,8 @@ func TestUsers(t *testing.T) {
 	assert.Equal(t, 1, n)
 }
 
-func TestCreateFirstUserCreatesOneAdminOnly(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testCreateFirstUserCreatesOneAdminOnly(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
@@ -63,9 +80,8 @@ func TestCreateFirstUserCreatesOneAdminOnly(t *testing.T) {
 	assert.Equal(t, 1, n)
 }
 
-func TestSessions(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testSessions(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	ctx := t.Context()
 	u, err := store.CreateUser(ctx, "admin@example.com", "h")
 	require.NoError(t, err)
@@ -101,10 +117,8 @@ func TestSessions(t *testing.T) {
 	assert.ErrorIs(t, err, db.ErrNotFound)
 }
 
-func TestSettingIsCreatedOnce(t *testing.T) {
-	t.Parallel()
-	path := t.TempDir() + "/hookrelay.db"
-	store := dbtest.Open(t, path)
+func testSettingIsCreatedOnce(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	v, err := store.Setting(t.Context(), "session_key", []byte("first"))
 	require.NoError(t, err)
 	assert.Equal(t, []byte("first"), v)
@@ -113,67 +127,18 @@ func TestSettingIsCreatedOnce(t *testing.T) {
 	assert.Equal(t, []byte("first"), v, "the stored value wins")
 }
 
-func TestCreateTestEventTargetsOneWebhook(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testListUserEmails(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	ctx := t.Context()
-	a := dbtest.Webhook(t, store, "https://a.test/", "order.*")
-	b := dbtest.Webhook(t, store, "https://b.test/")
-
-	d, err := store.CreateTestEvent(ctx, a.ID)
+	emails, err := store.ListUserEmails(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, db.TestEventType, d.EventType)
-	assert.Equal(t, a.ID, d.WebhookID)
-	assert.Equal(t, db.StatePending, d.State)
-	assert.Empty(t, dbtest.Deliveries(t, store, b.ID))
-	ev, err := store.FindEvent(ctx, d.EventID)
-	require.NoError(t, err)
-	assert.Equal(t, 1, ev.Fanout)
-	assert.JSONEq(t, `{"message":"This is a test event sent from the hookrelay admin UI.","webhookId":"`+a.ID+`"}`, string(ev.Data()))
-
-	off := false
-	_, err = store.UpdateWebhook(ctx, a.ID, db.WebhookUpdate{Enabled: &off})
-	require.NoError(t, err)
-	_, err = store.CreateTestEvent(ctx, a.ID)
-	assert.ErrorIs(t, err, db.ErrWebhookDisabled)
-	_, err = store.CreateTestEvent(ctx, "whk_missing")
-	assert.ErrorIs(t, err, db.ErrNotFound)
-}
-
-func TestListEventsSearchAndPages(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
-	ctx := t.Context()
-	var all []db.NewEvent
-	for i := range 7 {
-		typ := "workflow.step"
-		if i%2 == 1 {
-			typ = "invoice.paid"
-		}
-		all = append(all, db.NewEvent{Type: typ, WorkflowID: "wf_" + string(rune('0'+i%3)), Data: []byte(`{}`)})
+	assert.Empty(t, emails)
+	for _, e := range []string{"zoe@example.com", "adam@example.com", "mia@example.com"} {
+		_, err := store.CreateUser(ctx, e, "h")
+		require.NoError(t, err)
+		clock.Add(time.Second)
 	}
-	res, err := store.CreateEvents(ctx, all)
+	emails, err = store.ListUserEmails(ctx)
 	require.NoError(t, err)
-
-	ids := func(f db.EventFilter) []string {
-		var out []string
-		for {
-			evs, next, err := store.ListEvents(ctx, f)
-			require.NoError(t, err)
-			for _, e := range evs {
-				out = append(out, e.ID)
-			}
-			if next == "" {
-				return out
-			}
-			f.Cursor = next
-		}
-	}
-	assert.Equal(t, []string{res[6].EventID, res[5].EventID, res[4].EventID, res[3].EventID, res[2].EventID, res[1].EventID, res[0].EventID},
-		ids(db.EventFilter{Limit: 2}), "newest first across pages")
-	assert.Equal(t, []string{res[6].EventID, res[4].EventID, res[2].EventID, res[0].EventID}, ids(db.EventFilter{TypePrefix: "work"}))
-	assert.Equal(t, []string{res[6].EventID, res[3].EventID, res[0].EventID}, ids(db.EventFilter{WorkflowID: "wf_0"}))
-	assert.Empty(t, ids(db.EventFilter{TypePrefix: "%"}), "no LIKE wildcards")
-	_, _, err = store.ListEvents(ctx, db.EventFilter{Cursor: "nope"})
-	assert.ErrorIs(t, err, db.ErrBadCursor)
+	assert.Equal(t, []string{"zoe@example.com", "adam@example.com", "mia@example.com"}, emails, "oldest account first")
 }

@@ -1,4 +1,4 @@
-package sqlite_test
+package storetest
 
 import (
 	"encoding/base64"
@@ -11,32 +11,18 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
-// settle claims every due delivery of a webhook and records each with the next state from
-// states, in order; deliveries beyond len(states) stay leased (delivering).
-func settle(t *testing.T, store *sqlite.DB, webhookID string, states ...db.State) []db.Claim {
-	t.Helper()
-	cs := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: webhookID, Limit: 100}).Claims
-	require.GreaterOrEqual(t, len(cs), len(states))
-	var results []db.AttemptResult
-	for i, s := range states {
-		r := db.AttemptResult{Claim: cs[i], AttemptedAt: t0, StatusCode: 500, Next: s}
-		switch s {
-		case db.StateSucceeded:
-			r.StatusCode = 200
-		case db.StatePending:
-			r.NextAt = t0.Add(time.Hour)
-		}
-		results = append(results, r)
+func deliveryTests() []test {
+	return []test{
+		{"RetryDelivery", testRetryDelivery},
+		{"RetryFailed", testRetryFailed},
+		{"ListDeliveries", testListDeliveries},
+		{"TimesRoundTripAsUTCMilliseconds", testTimesRoundTripAsUTCMilliseconds},
 	}
-	record(t, store, results...)
-	return cs
 }
 
-func TestRetryDelivery(t *testing.T) {
-	t.Parallel()
+func testRetryDelivery(t *testing.T, h Harness) {
 	for _, tc := range []struct {
 		name    string
 		state   db.State // reached by settle; "" leaves it pending and due, StateDelivering leaves it leased
@@ -52,7 +38,7 @@ func TestRetryDelivery(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			store, clock := newStore(t)
+			store, clock := open(t, h)
 			wh := dbtest.Webhook(t, store, "https://wh.test/hook")
 			dbtest.Event(t, store, "a.b", 1)
 			id := dbtest.Deliveries(t, store, wh.ID)[0].ID
@@ -87,7 +73,7 @@ func TestRetryDelivery(t *testing.T) {
 			assert.Equal(t, d, dbtest.Delivery(t, store, id))
 			assert.Equal(t, []string{wh.ID}, due.take())
 
-			c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims
+			c := claim(t, store, held, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims
 			require.Len(t, c, 1)
 			assert.True(t, c[0].Manual)
 			assert.Equal(t, db.TriggerManual, c[0].Trigger())
@@ -104,15 +90,14 @@ func TestRetryDelivery(t *testing.T) {
 	}
 	t.Run("unknown", func(t *testing.T) {
 		t.Parallel()
-		store, _ := newStore(t)
+		store, _ := open(t, h)
 		_, err := store.RetryDelivery(t.Context(), "dlv_nope")
 		assert.ErrorIs(t, err, db.ErrNotFound)
 	})
 }
 
-func TestRetryFailed(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testRetryFailed(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://wh.test/hook", "*")
 	other := dbtest.Webhook(t, store, "https://other.test/hook", "*")
 	for i := range 6 {
@@ -155,9 +140,8 @@ func TestRetryFailed(t *testing.T) {
 	assert.ErrorIs(t, err, db.ErrNotFound)
 }
 
-func TestListDeliveries(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testListDeliveries(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	a := dbtest.Webhook(t, store, "https://a.test/hook", "*")
 	b := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
 	var events []db.IngestResult
@@ -238,7 +222,7 @@ func TestListDeliveries(t *testing.T) {
 	})
 	t.Run("new rows do not shift pages", func(t *testing.T) {
 		t.Parallel()
-		store, _ := newStore(t)
+		store, _ := open(t, h)
 		w := dbtest.Webhook(t, store, "https://c.test/hook")
 		for i := range 4 {
 			dbtest.Event(t, store, "a.x", i)
@@ -256,13 +240,11 @@ func TestListDeliveries(t *testing.T) {
 	})
 }
 
-func TestTimesRoundTripAsUTCMilliseconds(t *testing.T) {
-	t.Parallel()
-	store := dbtest.New(t)
+func testTimesRoundTripAsUTCMilliseconds(t *testing.T, h Harness) {
 	zone := time.FixedZone("UTC-7", -7*3600)
 	now := time.Date(2026, 5, 6, 7, 8, 9, 123_456_789, zone)
 	clock := dbtest.NewClock(now)
-	store.Clock = clock.Now
+	store := h.Open(t, Options{Clock: clock.Now})
 	want := time.Date(2026, 5, 6, 14, 8, 9, 123_000_000, time.UTC)
 	isUTCms := func(t *testing.T, want, got time.Time, what string) {
 		t.Helper()
@@ -294,8 +276,8 @@ func TestTimesRoundTripAsUTCMilliseconds(t *testing.T) {
 	isUTCms(t, want, d.UpdatedAt, "delivery updated")
 	isUTCms(t, want, d.NextAttemptAt, "delivery due")
 
-	c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
-	isUTCms(t, want.Add(time.Minute), c.LeaseUntil.Truncate(time.Millisecond).UTC(), "lease")
+	// The lease is on the database's clock; db/sqlite checks it against the store's.
+	c := claim(t, store, held, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
 	attempted := now.Add(time.Second)
 	record(t, store, db.AttemptResult{Claim: c, AttemptedAt: attempted, Duration: 1234567 * time.Microsecond,
 		StatusCode: 500, Next: db.StatePending, NextAt: attempted.Add(time.Hour)})

@@ -1,6 +1,7 @@
-package sqlite_test
+package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,12 +10,27 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 )
+
+func alertTests() []test {
+	return []test{
+		{"ExhaustedDeliveryQueuesAnAlertWithItsDetails", testExhaustedDeliveryQueuesAnAlertWithItsDetails},
+		{"FailedManualRetryRaisesNoAlert", testFailedManualRetryRaisesNoAlert},
+		{"LostLeaseRaisesNoAlert", testLostLeaseRaisesNoAlert},
+		{"NoFloodRule", testNoFloodRule},
+		{"DigestSentBeforeALateFailureOpensANewWindow", testDigestSentBeforeALateFailureOpensANewWindow},
+		{"RecordAlertSend", testRecordAlertSend},
+		{"ListAlertsPagesNewestFirst", testListAlertsPagesNewestFirst},
+		{"AlertOutlivesItsWebhook", testAlertOutlivesItsWebhook},
+		{"AlertDigestListsTheFirstAndCountsAll", testAlertDigestListsTheFirstAndCountsAll},
+		{"CountAlertsSince", testCountAlertsSince},
+		{"ClaimDueAlertsHoldsEachForOneSender", testClaimDueAlertsHoldsEachForOneSender},
+	}
+}
 
 const window = time.Hour
 
-func fold(t *testing.T, store *sqlite.DB) db.FoldResult {
+func fold(t *testing.T, store Store) db.FoldResult {
 	t.Helper()
 	res, err := store.FoldAlertFailures(t.Context(), window)
 	require.NoError(t, err)
@@ -22,7 +38,7 @@ func fold(t *testing.T, store *sqlite.DB) db.FoldResult {
 }
 
 // alertsOf returns every alert of a webhook, oldest first.
-func alertsOf(t *testing.T, store *sqlite.DB, webhookID string) []db.Alert {
+func alertsOf(t *testing.T, store Store, webhookID string) []db.Alert {
 	t.Helper()
 	all, _, err := store.ListAlerts(t.Context(), db.AlertFilter{Limit: 500})
 	require.NoError(t, err)
@@ -50,9 +66,8 @@ func summarize(as []db.Alert) []summary {
 	return out
 }
 
-func TestExhaustedDeliveryQueuesAnAlertWithItsDetails(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testExhaustedDeliveryQueuesAnAlertWithItsDetails(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	_, err := store.UpdateWebhook(t.Context(), wh.ID, db.WebhookUpdate{Description: new("Orders")})
 	require.NoError(t, err)
@@ -102,9 +117,8 @@ func TestExhaustedDeliveryQueuesAnAlertWithItsDetails(t *testing.T) {
 	assert.Equal(t, 0, fold(t, store).Failures, "each failure is folded once")
 }
 
-func TestFailedManualRetryRaisesNoAlert(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testFailedManualRetryRaisesNoAlert(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	c := dbtest.Fail(t, store, wh.ID, 503)
@@ -118,24 +132,21 @@ func TestFailedManualRetryRaisesNoAlert(t *testing.T) {
 	assert.Zero(t, fold(t, store).Failures, "the admin who retried sees the outcome; no second alert")
 }
 
-func TestLostLeaseRaisesNoAlert(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testLostLeaseRaisesNoAlert(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
-	stale := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
+	stale := claim(t, store, expired, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
 	clock.Add(2 * time.Minute)
-	_, err := store.RescueExpired(t.Context(), 7)
-	require.NoError(t, err)
+	require.Equal(t, 1, rescue(t, store, 7))
 	record(t, store, db.AttemptResult{Claim: stale, AttemptedAt: clock.Now(), StatusCode: 503, Next: db.StateFailed})
 	assert.Zero(t, fold(t, store).Failures, "the attempt of a lost lease does not fail the delivery")
 }
 
-// TestNoFloodRule walks one webhook through an incident, its digest, a continuing outage,
+// testNoFloodRule walks one webhook through an incident, its digest, a continuing outage,
 // a recovery and a new incident, with a second webhook alongside.
-func TestNoFloodRule(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testNoFloodRule(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	a := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
 	b := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
 	for i := range 40 {
@@ -218,9 +229,8 @@ func TestNoFloodRule(t *testing.T) {
 	assert.Equal(t, summary{db.AlertImmediate, 1, quiet}, got[4])
 }
 
-func TestDigestSentBeforeALateFailureOpensANewWindow(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testDigestSentBeforeALateFailureOpensANewWindow(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	for i := range 3 {
 		dbtest.Event(t, store, "a.b", i)
@@ -248,9 +258,8 @@ func TestDigestSentBeforeALateFailureOpensANewWindow(t *testing.T) {
 	assert.Equal(t, db.AlertPending, as[2].State)
 }
 
-func TestRecordAlertSend(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testRecordAlertSend(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	dbtest.Fail(t, store, wh.ID, 503)
@@ -300,9 +309,8 @@ func TestRecordAlertSend(t *testing.T) {
 	assert.ErrorIs(t, err, db.ErrNotFound, "a sent alert is final")
 }
 
-func TestListAlertsPagesNewestFirst(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testListAlertsPagesNewestFirst(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	var ids []string
 	for i := range 5 {
 		wh := dbtest.Webhook(t, store, "https://receiver.test/hook", "t"+string(rune('a'+i)))
@@ -337,9 +345,8 @@ func TestListAlertsPagesNewestFirst(t *testing.T) {
 	assert.ErrorIs(t, err, db.ErrNotFound)
 }
 
-func TestAlertOutlivesItsWebhook(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testAlertOutlivesItsWebhook(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	c := dbtest.Fail(t, store, wh.ID, 503)
@@ -354,9 +361,8 @@ func TestAlertOutlivesItsWebhook(t *testing.T) {
 	assert.Equal(t, c.DeliveryID, a.Last.DeliveryID)
 }
 
-func TestAlertDigestListsTheFirstAndCountsAll(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testAlertDigestListsTheFirstAndCountsAll(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://receiver.test/hook")
 	n := db.AlertFailuresListed + 5
 	for i := range n + 1 {
@@ -378,4 +384,60 @@ func TestAlertDigestListsTheFirstAndCountsAll(t *testing.T) {
 	assert.Len(t, d.Failures, db.AlertFailuresListed)
 	assert.Equal(t, []string{"a.one", "a.two"}, d.EventTypes)
 	assert.Equal(t, t0.Add(time.Duration(n)*time.Second), d.Last.FailedAt)
+}
+
+func testCountAlertsSince(t *testing.T, h Harness) {
+	store, clock := open(t, h)
+	count := func(since time.Time) int {
+		t.Helper()
+		n, err := store.CountAlertsSince(t.Context(), since)
+		require.NoError(t, err)
+		return n
+	}
+	assert.Zero(t, count(t0.Add(-time.Hour)))
+
+	a := dbtest.Webhook(t, store, "https://a.test/hook")
+	b := dbtest.Webhook(t, store, "https://b.test/hook")
+	dbtest.Event(t, store, "order.paid", 1) // one delivery to each
+	dbtest.Fail(t, store, a.ID, 503)
+	fold(t, store)
+	clock.Add(2 * time.Hour)
+	dbtest.Fail(t, store, b.ID, 500)
+	fold(t, store)
+
+	assert.Equal(t, 2, count(t0), "sent or not, every alert raised since then")
+	assert.Equal(t, 1, count(t0.Add(time.Minute)))
+	assert.Equal(t, 1, count(t0.Add(2*time.Hour)), "at the instant counts")
+	assert.Zero(t, count(t0.Add(2*time.Hour+time.Millisecond)))
+}
+
+// Every instance runs an alert sender: a claimed alert is held from the others until its
+// lease has passed (the sender that claimed it died), and then handed out once more.
+func testClaimDueAlertsHoldsEachForOneSender(t *testing.T, h Harness) {
+	store, clock := open(t, h)
+	other := openAgain(t, h, store, Options{Clock: clock.Now})
+	for i, url := range []string{"https://a.test/hook", "https://b.test/hook"} {
+		wh := dbtest.Webhook(t, store, url, fmt.Sprintf("t%d.*", i))
+		dbtest.Event(t, store, fmt.Sprintf("t%d.x", i), 1)
+		dbtest.Fail(t, store, wh.ID, 503)
+	}
+	require.Len(t, fold(t, store).Raised, 2)
+
+	first, err := store.ClaimDueAlerts(t.Context(), 1, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, first, 1)
+	second, err := other.ClaimDueAlerts(t.Context(), 10, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, second, 1, "the other instance gets the other alert only")
+	assert.NotEqual(t, first[0].ID, second[0].ID)
+	none, err := other.ClaimDueAlerts(t.Context(), 10, 5*time.Minute)
+	require.NoError(t, err)
+	assert.Empty(t, none, "both are held")
+
+	require.NoError(t, other.RecordAlertSend(t.Context(), db.AlertSend{AlertID: second[0].ID, Recipients: []string{"a@x.test"}}))
+	clock.Add(5 * time.Minute)
+	later, err := other.ClaimDueAlerts(t.Context(), 10, 5*time.Minute)
+	require.NoError(t, err)
+	require.Len(t, later, 1, "the unsent one is due again once its claim has run out; the sent one never")
+	assert.Equal(t, first[0].ID, later[0].ID)
 }

@@ -1,4 +1,4 @@
-package sqlite_test
+package db_test
 
 import (
 	"strings"

@@ -1,4 +1,4 @@
-package sqlite_test
+package storetest
 
 import (
 	"encoding/json"
@@ -12,46 +12,21 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
-var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-// newStore returns a fresh database whose clock stands still at t0 until the test moves it.
-func newStore(t *testing.T) (*sqlite.DB, *dbtest.Clock) {
-	t.Helper()
-	store := dbtest.New(t)
-	clock := dbtest.NewClock(t0)
-	store.Clock = clock.Now
-	return store, clock
-}
-
-// allDeliveries pages through every delivery the filter selects.
-func allDeliveries(t *testing.T, store *sqlite.DB, f db.DeliveryFilter) []db.Delivery {
-	t.Helper()
-	var out []db.Delivery
-	for {
-		page, next, err := store.ListDeliveries(t.Context(), f)
-		require.NoError(t, err)
-		out = append(out, page...)
-		if next == "" {
-			return out
-		}
-		f.Cursor = next
+func eventTests() []test {
+	return []test{
+		{"CreateEventsFansOutToEnabledMatchingWebhooks", testCreateEventsFansOutToEnabledMatchingWebhooks},
+		{"CreateEventsStoresTheDeliveredBody", testCreateEventsStoresTheDeliveredBody},
+		{"CreateEventsIdempotency", testCreateEventsIdempotency},
+		{"CreateEventsConcurrentCallsAllCommit", testCreateEventsConcurrentCallsAllCommit},
+		{"CreateTestEventTargetsOneWebhook", testCreateTestEventTargetsOneWebhook},
+		{"ListEventsSearchAndPages", testListEventsSearchAndPages},
 	}
 }
 
-func webhookIDs(ds []db.Delivery) []string {
-	var out []string
-	for _, d := range ds {
-		out = append(out, d.WebhookID)
-	}
-	return out
-}
-
-func TestCreateEventsFansOutToEnabledMatchingWebhooks(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testCreateEventsFansOutToEnabledMatchingWebhooks(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	ctx := t.Context()
 	all := dbtest.Webhook(t, store, "https://all.test", "*")
 	prefix := dbtest.Webhook(t, store, "https://prefix.test", "workflow.*")
@@ -95,9 +70,8 @@ func TestCreateEventsFansOutToEnabledMatchingWebhooks(t *testing.T) {
 	}
 }
 
-func TestCreateEventsStoresTheDeliveredBody(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testCreateEventsStoresTheDeliveredBody(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	at := time.Date(2026, 2, 3, 4, 5, 6, 789_999_999, time.FixedZone("UTC+2", 2*3600))
 	for _, tc := range []struct {
 		name string
@@ -129,9 +103,8 @@ func TestCreateEventsStoresTheDeliveredBody(t *testing.T) {
 	}
 }
 
-func TestCreateEventsIdempotency(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testCreateEventsIdempotency(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	ctx := t.Context()
 	a := dbtest.Webhook(t, store, "https://a.test", "*")
 	b := dbtest.Webhook(t, store, "https://b.test", "a.*")
@@ -171,9 +144,8 @@ func TestCreateEventsIdempotency(t *testing.T) {
 	assert.False(t, y.Duplicate)
 }
 
-func TestCreateEventsConcurrentCallsAllCommit(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testCreateEventsConcurrentCallsAllCommit(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	a := dbtest.Webhook(t, store, "https://a.test", "*")
 	b := dbtest.Webhook(t, store, "https://b.test", "even.*")
 	const writers, perWriter = 50, 20
@@ -230,4 +202,67 @@ func TestCreateEventsConcurrentCallsAllCommit(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, created)
+}
+
+func testCreateTestEventTargetsOneWebhook(t *testing.T, h Harness) {
+	store, _ := open(t, h)
+	ctx := t.Context()
+	a := dbtest.Webhook(t, store, "https://a.test/", "order.*")
+	b := dbtest.Webhook(t, store, "https://b.test/")
+
+	d, err := store.CreateTestEvent(ctx, a.ID)
+	require.NoError(t, err)
+	assert.Equal(t, db.TestEventType, d.EventType)
+	assert.Equal(t, a.ID, d.WebhookID)
+	assert.Equal(t, db.StatePending, d.State)
+	assert.Empty(t, dbtest.Deliveries(t, store, b.ID))
+	ev, err := store.FindEvent(ctx, d.EventID)
+	require.NoError(t, err)
+	assert.Equal(t, 1, ev.Fanout)
+	assert.JSONEq(t, `{"message":"This is a test event sent from the hookrelay admin UI.","webhookId":"`+a.ID+`"}`, string(ev.Data()))
+
+	off := false
+	_, err = store.UpdateWebhook(ctx, a.ID, db.WebhookUpdate{Enabled: &off})
+	require.NoError(t, err)
+	_, err = store.CreateTestEvent(ctx, a.ID)
+	assert.ErrorIs(t, err, db.ErrWebhookDisabled)
+	_, err = store.CreateTestEvent(ctx, "whk_missing")
+	assert.ErrorIs(t, err, db.ErrNotFound)
+}
+
+func testListEventsSearchAndPages(t *testing.T, h Harness) {
+	store, _ := open(t, h)
+	ctx := t.Context()
+	var all []db.NewEvent
+	for i := range 7 {
+		typ := "workflow.step"
+		if i%2 == 1 {
+			typ = "invoice.paid"
+		}
+		all = append(all, db.NewEvent{Type: typ, WorkflowID: "wf_" + string(rune('0'+i%3)), Data: []byte(`{}`)})
+	}
+	res, err := store.CreateEvents(ctx, all)
+	require.NoError(t, err)
+
+	ids := func(f db.EventFilter) []string {
+		var out []string
+		for {
+			evs, next, err := store.ListEvents(ctx, f)
+			require.NoError(t, err)
+			for _, e := range evs {
+				out = append(out, e.ID)
+			}
+			if next == "" {
+				return out
+			}
+			f.Cursor = next
+		}
+	}
+	assert.Equal(t, []string{res[6].EventID, res[5].EventID, res[4].EventID, res[3].EventID, res[2].EventID, res[1].EventID, res[0].EventID},
+		ids(db.EventFilter{Limit: 2}), "newest first across pages")
+	assert.Equal(t, []string{res[6].EventID, res[4].EventID, res[2].EventID, res[0].EventID}, ids(db.EventFilter{TypePrefix: "work"}))
+	assert.Equal(t, []string{res[6].EventID, res[3].EventID, res[0].EventID}, ids(db.EventFilter{WorkflowID: "wf_0"}))
+	assert.Empty(t, ids(db.EventFilter{TypePrefix: "%"}), "no LIKE wildcards")
+	_, _, err = store.ListEvents(ctx, db.EventFilter{Cursor: "nope"})
+	assert.ErrorIs(t, err, db.ErrBadCursor)
 }

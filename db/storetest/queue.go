@@ -1,10 +1,9 @@
-package sqlite_test
+package storetest
 
 import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,57 +12,22 @@ import (
 
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
-	"github.com/hookrelay/hookrelay/db/sqlite"
 )
 
-// dueLog records OnDue notifications.
-type dueLog struct {
-	mu  sync.Mutex
-	ids []string
-}
-
-func watchDue(store *sqlite.DB) *dueLog {
-	l := &dueLog{}
-	store.OnDue(func(ids []string) {
-		l.mu.Lock()
-		l.ids = append(l.ids, ids...)
-		l.mu.Unlock()
-	})
-	return l
-}
-
-func (l *dueLog) take() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := l.ids
-	l.ids = nil
-	return out
-}
-
-func claim(t *testing.T, store *sqlite.DB, lease time.Duration, reqs ...db.ClaimRequest) db.Claimed {
-	t.Helper()
-	c, err := store.ClaimDue(t.Context(), reqs, lease)
-	require.NoError(t, err)
-	return c
-}
-
-func record(t *testing.T, store *sqlite.DB, results ...db.AttemptResult) {
-	t.Helper()
-	require.NoError(t, store.RecordAttempts(t.Context(), results))
-}
-
-func statesOf(t *testing.T, store *sqlite.DB, webhookID string) map[db.State]int {
-	t.Helper()
-	out := map[db.State]int{}
-	for _, d := range allDeliveries(t, store, db.DeliveryFilter{WebhookID: webhookID}) {
-		out[d.State]++
+func queueTests() []test {
+	return []test{
+		{"ClaimDueLeasesPerWebhook", testClaimDueLeasesPerWebhook},
+		{"ClaimDueSkipsDeliveriesNotYetDue", testClaimDueSkipsDeliveriesNotYetDue},
+		{"RecordAttemptsTransitions", testRecordAttemptsTransitions},
+		{"RecordAttemptsBatchAndNumbering", testRecordAttemptsBatchAndNumbering},
+		{"DueWebhooks", testDueWebhooks},
+		{"ClaimsFollowWebhookChanges", testClaimsFollowWebhookChanges},
+		{"ClaimCarriesWhenTheDeliveryWasCreated", testClaimCarriesWhenTheDeliveryWasCreated},
 	}
-	return out
 }
 
-func TestClaimDueLeasesPerWebhook(t *testing.T) {
-	t.Parallel()
-	store, _ := newStore(t)
+func testClaimDueLeasesPerWebhook(t *testing.T, h Harness) {
+	store, _ := open(t, h)
 	ctx := t.Context()
 	wh := dbtest.Webhook(t, store, "https://wh.test/hook", "*")
 	other := dbtest.Webhook(t, store, "https://other.test/hook", "*")
@@ -96,7 +60,6 @@ func TestClaimDueLeasesPerWebhook(t *testing.T) {
 		assert.Zero(t, c.Attempts)
 		assert.False(t, c.Manual)
 		assert.Equal(t, db.TriggerScheduled, c.Trigger())
-		assert.Equal(t, t0.Add(time.Minute), c.LeaseUntil)
 		d := dbtest.Delivery(t, store, c.DeliveryID)
 		assert.Equal(t, db.StateDelivering, d.State)
 		assert.Equal(t, 1, d.Attempts, "an attempt counts when it is claimed")
@@ -107,11 +70,13 @@ func TestClaimDueLeasesPerWebhook(t *testing.T) {
 	assert.Equal(t, map[db.State]int{db.StatePending: 5}, statesOf(t, store, off.ID))
 	assert.Equal(t, map[db.State]int{db.StatePending: 5}, statesOf(t, store, other.ID))
 
-	got = claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 10})
+	first := got.Claims[0]
+	got = claim(t, store, held, db.ClaimRequest{WebhookID: wh.ID, Limit: 10})
 	require.Len(t, got.Claims, 3, "leased deliveries are not claimed twice")
 	for i, c := range got.Claims {
 		assert.Equal(t, events[i+2].EventID, c.EventID)
 	}
+	assertLeaseLength(t, first, got.Claims[0], held-time.Minute)
 	assert.Empty(t, got.NextDue)
 	assert.Empty(t, claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 10}).Claims)
 
@@ -123,9 +88,8 @@ func TestClaimDueLeasesPerWebhook(t *testing.T) {
 	assert.Len(t, claim(t, store, time.Minute, db.ClaimRequest{WebhookID: off.ID, Limit: 10}).Claims, 5)
 }
 
-func TestClaimDueSkipsDeliveriesNotYetDue(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testClaimDueSkipsDeliveriesNotYetDue(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://wh.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
@@ -144,8 +108,7 @@ func TestClaimDueSkipsDeliveriesNotYetDue(t *testing.T) {
 	assert.Equal(t, 1, got.Claims[0].Attempts)
 }
 
-func TestRecordAttemptsTransitions(t *testing.T) {
-	t.Parallel()
+func testRecordAttemptsTransitions(t *testing.T, h Harness) {
 	attemptedAt := t0.Add(1500 * time.Millisecond)
 	retryAt := attemptedAt.Add(5 * time.Minute)
 	for _, tc := range []struct {
@@ -180,7 +143,7 @@ func TestRecordAttemptsTransitions(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			store, _ := newStore(t)
+			store, _ := open(t, h)
 			wh := dbtest.Webhook(t, store, "https://wh.test/hook")
 			dbtest.Event(t, store, "a.b", 1)
 			c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
@@ -212,9 +175,8 @@ func TestRecordAttemptsTransitions(t *testing.T) {
 	}
 }
 
-func TestRecordAttemptsBatchAndNumbering(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testRecordAttemptsBatchAndNumbering(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://wh.test/hook")
 	dbtest.Event(t, store, "a.b", 1)
 	dbtest.Event(t, store, "a.b", 2)
@@ -242,151 +204,8 @@ func TestRecordAttemptsBatchAndNumbering(t *testing.T) {
 	assert.Equal(t, 3, dbtest.Delivery(t, store, cs[0].DeliveryID).Attempts)
 }
 
-func TestRecordAttemptsAfterLostLease(t *testing.T) {
-	t.Parallel()
-	t.Run("requeued and claimed again", func(t *testing.T) {
-		t.Parallel()
-		store, clock := newStore(t)
-		wh := dbtest.Webhook(t, store, "https://wh.test/hook")
-		dbtest.Event(t, store, "a.b", 1)
-		old := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
-		clock.Add(time.Minute)
-		n, err := store.RescueExpired(t.Context(), 7)
-		require.NoError(t, err)
-		require.Equal(t, 1, n)
-		cur := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
-		require.Equal(t, old.DeliveryID, cur.DeliveryID)
-
-		// The old attempt finishes late: it happened, so it is recorded (replacing the
-		// rescuer's lease_expired placeholder), but the current claim owns the state.
-		record(t, store, db.AttemptResult{Claim: old, AttemptedAt: t0, StatusCode: 200, Next: db.StateSucceeded})
-		d := dbtest.Delivery(t, store, old.DeliveryID)
-		assert.Equal(t, db.StateDelivering, d.State)
-		assert.Equal(t, 2, d.Attempts, "both claims counted")
-		assert.Equal(t, db.ClassLeaseExpired, d.LastError, "as the rescuer left it")
-
-		record(t, store, db.AttemptResult{Claim: cur, AttemptedAt: clock.Now(), StatusCode: 500, Next: db.StatePending, NextAt: clock.Now().Add(time.Hour)})
-		d = dbtest.Delivery(t, store, old.DeliveryID)
-		assert.Equal(t, db.StatePending, d.State)
-		assert.Equal(t, 2, d.Attempts)
-		assert.Equal(t, 500, d.LastStatusCode)
-		as := dbtest.Attempts(t, store, old.DeliveryID)
-		require.Len(t, as, 2)
-		assert.Equal(t, []int{1, 2}, []int{as[0].Number, as[1].Number})
-		assert.Equal(t, []int{200, 500}, []int{as[0].StatusCode, as[1].StatusCode})
-	})
-	t.Run("both attempts in one batch", func(t *testing.T) {
-		t.Parallel()
-		store, clock := newStore(t)
-		wh := dbtest.Webhook(t, store, "https://wh.test/hook")
-		dbtest.Event(t, store, "a.b", 1)
-		dbtest.Event(t, store, "a.b", 2)
-		first := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 2}).Claims
-		require.Len(t, first, 2)
-		old := first[0]
-		clock.Add(time.Minute)
-		_, err := store.RescueExpired(t.Context(), 7)
-		require.NoError(t, err)
-		again := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 2}).Claims
-		require.Len(t, again, 2)
-		var cur db.Claim
-		for _, c := range again {
-			if c.DeliveryID == old.DeliveryID {
-				cur = c
-			}
-		}
-		require.NotEmpty(t, cur.DeliveryID)
-		// The late old attempt and the current one come back in the same batch.
-		require.NoError(t, store.RecordAttempts(t.Context(), []db.AttemptResult{
-			{Claim: old, AttemptedAt: t0, StatusCode: 200, Next: db.StateSucceeded},
-			{Claim: cur, AttemptedAt: clock.Now(), StatusCode: 500, Next: db.StatePending, NextAt: clock.Now().Add(time.Hour)},
-		}))
-		d := dbtest.Delivery(t, store, old.DeliveryID)
-		assert.Equal(t, db.StatePending, d.State, "the current claim owns the state")
-		assert.Equal(t, 2, d.Attempts)
-		as := dbtest.Attempts(t, store, old.DeliveryID)
-		require.Len(t, as, 2)
-		assert.Equal(t, []int{1, 2}, []int{as[0].Number, as[1].Number})
-		assert.Equal(t, []int{200, 500}, []int{as[0].StatusCode, as[1].StatusCode})
-	})
-	t.Run("requeued, not yet claimed", func(t *testing.T) {
-		t.Parallel()
-		store, clock := newStore(t)
-		wh := dbtest.Webhook(t, store, "https://wh.test/hook")
-		dbtest.Event(t, store, "a.b", 1)
-		old := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
-		clock.Add(2 * time.Minute)
-		_, err := store.RescueExpired(t.Context(), 7)
-		require.NoError(t, err)
-		record(t, store, db.AttemptResult{Claim: old, AttemptedAt: t0, StatusCode: 500, Next: db.StateFailed})
-		d := dbtest.Delivery(t, store, old.DeliveryID)
-		assert.Equal(t, db.StatePending, d.State, "the rescued delivery is attempted again")
-		assert.Equal(t, clock.Now(), d.NextAttemptAt)
-		assert.Len(t, dbtest.Attempts(t, store, old.DeliveryID), 1)
-	})
-	t.Run("webhook deleted meanwhile", func(t *testing.T) {
-		t.Parallel()
-		store, _ := newStore(t)
-		wh := dbtest.Webhook(t, store, "https://wh.test/hook")
-		dbtest.Event(t, store, "a.b", 1)
-		c := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: wh.ID, Limit: 1}).Claims[0]
-		require.NoError(t, store.DeleteWebhook(t.Context(), wh.ID))
-		record(t, store, db.AttemptResult{Claim: c, AttemptedAt: t0, StatusCode: 200, Next: db.StateSucceeded})
-		_, err := store.FindDelivery(t.Context(), c.DeliveryID)
-		assert.ErrorIs(t, err, db.ErrNotFound)
-	})
-}
-
-func TestRescueExpired(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
-	short := dbtest.Webhook(t, store, "https://short.test/hook")
-	long := dbtest.Webhook(t, store, "https://long.test/hook")
-	dbtest.Event(t, store, "a.b", 1)
-	dbtest.Event(t, store, "a.b", 2)
-	lost := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: short.ID, Limit: 2}).Claims
-	require.Len(t, lost, 2)
-	held := claim(t, store, time.Hour, db.ClaimRequest{WebhookID: long.ID, Limit: 2}).Claims
-	require.Len(t, held, 2)
-	due := watchDue(store)
-
-	clock.Add(time.Minute - time.Millisecond)
-	n, err := store.RescueExpired(t.Context(), 7)
-	require.NoError(t, err)
-	assert.Zero(t, n, "a lease is honoured until it runs out")
-	assert.Empty(t, due.take())
-
-	now := clock.Add(time.Millisecond)
-	n, err = store.RescueExpired(t.Context(), 7)
-	require.NoError(t, err)
-	assert.Equal(t, 2, n)
-	assert.Equal(t, []string{short.ID}, due.take(), "each webhook announced once")
-	for _, c := range lost {
-		d := dbtest.Delivery(t, store, c.DeliveryID)
-		assert.Equal(t, db.StatePending, d.State)
-		assert.Equal(t, now, d.NextAttemptAt, "due at once")
-		assert.Equal(t, 1, d.Attempts, "the lost attempt counts")
-		assert.Equal(t, db.ClassLeaseExpired, d.LastError)
-		as := dbtest.Attempts(t, store, c.DeliveryID)
-		require.Len(t, as, 1, "the lost attempt is on record")
-		assert.Equal(t, db.ClassLeaseExpired, as[0].ErrorClass)
-		assert.Equal(t, t0, as[0].AttemptedAt, "when it was claimed")
-	}
-	assert.Equal(t, map[db.State]int{db.StateDelivering: 2}, statesOf(t, store, long.ID))
-
-	again := claim(t, store, time.Minute, db.ClaimRequest{WebhookID: short.ID, Limit: 2}).Claims
-	require.Len(t, again, 2)
-	assert.ElementsMatch(t, []string{lost[0].DeliveryID, lost[1].DeliveryID}, []string{again[0].DeliveryID, again[1].DeliveryID})
-	assert.Equal(t, now.Add(time.Minute), again[0].LeaseUntil)
-
-	n, err = store.RescueExpired(t.Context(), 7)
-	require.NoError(t, err)
-	assert.Zero(t, n, "nothing twice")
-}
-
-func TestDueWebhooks(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testDueWebhooks(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	a := dbtest.Webhook(t, store, "https://a.test/hook", "a.*")
 	b := dbtest.Webhook(t, store, "https://b.test/hook", "b.*")
 	off := dbtest.Webhook(t, store, "https://off.test/hook", "*")
@@ -407,11 +226,10 @@ func TestDueWebhooks(t *testing.T) {
 	assert.Equal(t, []string{b.ID}, slices.Collect(maps.Keys(got)), "leased work is not due")
 }
 
-// TestClaimsFollowWebhookChanges: what claims carry of a webhook (URL, secrets, enabled) is
+// testClaimsFollowWebhookChanges: what claims carry of a webhook (URL, secrets, enabled) is
 // cached between claims, and every change to the webhook must show in the next claim.
-func TestClaimsFollowWebhookChanges(t *testing.T) {
-	t.Parallel()
-	store, clock := newStore(t)
+func testClaimsFollowWebhookChanges(t *testing.T, h Harness) {
+	store, clock := open(t, h)
 	wh := dbtest.Webhook(t, store, "https://one.test/hook")
 	next := func() db.Claim {
 		t.Helper()
