@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hookrelay/hookrelay/internal/pgtest"
 )
 
 func TestMetricsSettings(t *testing.T) {
@@ -148,4 +151,30 @@ func TestATakenMetricsAddressFailsBeforeTheDatabaseIsOpened(t *testing.T) {
 	require.ErrorContains(t, err, "listen for metrics on "+ln.Addr().String())
 	_, statErr := os.Stat(dbPath)
 	assert.True(t, os.IsNotExist(statErr), "no database is created when a port is taken")
+}
+
+// On PostgreSQL too the gauges come from the store and /readyz checks the engine.
+func TestMetricsAndReadinessOnPostgres(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("webhook-id")
+	}))
+	defer rcv.Close()
+	s := startCapturing(t, []string{"--addr", "127.0.0.1:0", "--db", pgtest.URL(t)},
+		with(validEnv, "HOOKRELAY_ALLOW_PRIVATE_NETWORKS", "true"))
+	admin, ingest := validEnv["HOOKRELAY_ADMIN_TOKEN"], validEnv["HOOKRELAY_INGEST_TOKEN"]
+	require.Equal(t, 201, s.call(t, "POST", "/api/v1/webhooks", admin, `{"url":"`+rcv.URL+`","eventTypes":["*"]}`, nil))
+	require.Equal(t, 202, s.call(t, "POST", "/api/v1/events", ingest, `{"eventType":"a.b","data":{}}`, nil))
+	<-got
+
+	code, body := get(t, s.url+"/metrics", admin)
+	require.Equal(t, http.StatusOK, code)
+	for _, want := range []string{"\nhookrelay_events_ingested_total 1\n", `hookrelay_deliveries{status="failed"} 0`,
+		"hookrelay_oldest_due_delivery_age_seconds "} {
+		assert.Contains(t, body, want)
+	}
+	code, body = get(t, s.url+"/readyz", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `"checks":{"database":"ok","engine":"ok"}`)
 }
