@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookrelay/hookrelay/internal/pgtest"
 	"github.com/hookrelay/hookrelay/internal/serverproc"
 )
 
@@ -47,6 +48,7 @@ func TestMain(m *testing.M) {
 	announceSkips()
 	code := m.Run()
 	stopBrowser()
+	code = pgtest.Finish(code)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

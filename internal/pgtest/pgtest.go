@@ -61,14 +61,19 @@ var server struct {
 // Main runs the tests, then stops the cluster they started (if any) and exits. Call it from
 // TestMain: func TestMain(m *testing.M) { pgtest.Main(m) }.
 func Main(m *testing.M) {
-	code := m.Run()
+	os.Exit(Finish(m.Run()))
+}
+
+// Finish stops the cluster the tests started (if any) and returns the exit code to use: code,
+// or 1 when stopping failed. It is Main's second half, for a TestMain that does more.
+func Finish(code int) int {
 	if err := shutdown(); err != nil {
 		fmt.Fprintln(os.Stderr, "pgtest:", err)
 		if code == 0 {
 			code = 1
 		}
 	}
-	os.Exit(code)
+	return code
 }
 
 // URL returns the URL of a new database of t's own with hookrelay's schema, dropped when t
