@@ -43,37 +43,49 @@ type apiKeyRequest struct {
 	ExpiresAt *string `json:"expiresAt"`
 }
 
-// validate checks the request at now. Errors are *apiError naming the field.
+// validate checks the request at now and returns the first problem, an *apiError naming
+// the field.
 func (q apiKeyRequest) validate(now time.Time) (name string, role db.Role, expires time.Time, err error) {
-	if q.Name == nil {
-		return "", "", time.Time{}, invalidValue("name", "is required")
+	name, role, expires, errs := q.check(now)
+	if len(errs) > 0 {
+		return "", "", time.Time{}, errs[0]
 	}
-	name = strings.TrimSpace(*q.Name)
+	return name, role, expires, nil
+}
+
+// check checks every field at now, returning each problem (the UI shows them all).
+func (q apiKeyRequest) check(now time.Time) (name string, role db.Role, expires time.Time, errs []*apiError) {
 	switch {
-	case name == "":
-		return "", "", time.Time{}, invalidValue("name", "must not be empty")
-	case utf8.RuneCountInString(name) > maxKeyName:
-		return "", "", time.Time{}, invalidValue("name", fmt.Sprintf("must be at most %d characters", maxKeyName))
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return "", "", time.Time{}, invalidValue("name", "must not contain control characters")
+	case q.Name == nil:
+		errs = append(errs, invalidValue("name", "is required"))
+	case strings.TrimSpace(*q.Name) == "":
+		errs = append(errs, invalidValue("name", "must not be empty"))
+	case utf8.RuneCountInString(strings.TrimSpace(*q.Name)) > maxKeyName:
+		errs = append(errs, invalidValue("name", fmt.Sprintf("must be at most %d characters", maxKeyName)))
+	case strings.ContainsFunc(*q.Name, unicode.IsControl):
+		errs = append(errs, invalidValue("name", "must not contain control characters"))
+	default:
+		name = strings.TrimSpace(*q.Name)
 	}
 	if q.Role == nil {
-		return "", "", time.Time{}, invalidValue("role", "is required")
-	}
-	if role, err = db.ParseRole(*q.Role, false); err != nil {
-		return "", "", time.Time{}, invalidValue("role", err.Error())
+		errs = append(errs, invalidValue("role", "is required"))
+	} else if r, err := db.ParseRole(*q.Role, false); err != nil {
+		errs = append(errs, invalidValue("role", err.Error()))
+	} else {
+		role = r
 	}
 	if q.ExpiresAt != nil {
 		t, err := time.Parse(time.RFC3339Nano, *q.ExpiresAt)
-		if err != nil {
-			return "", "", time.Time{}, invalidValue("expiresAt", `must be an RFC 3339 time such as "2027-01-02T15:04:05Z"`)
+		switch {
+		case err != nil:
+			errs = append(errs, invalidValue("expiresAt", `must be an RFC 3339 time such as "2027-01-02T15:04:05Z"`))
+		case !t.After(now):
+			errs = append(errs, invalidValue("expiresAt", "must be in the future"))
+		default:
+			expires = t.UTC()
 		}
-		if !t.After(now) {
-			return "", "", time.Time{}, invalidValue("expiresAt", "must be in the future")
-		}
-		expires = t.UTC()
 	}
-	return name, role, expires, nil
+	return name, role, expires, errs
 }
 
 // makeAPIKey creates a key by a validated request and records it. It returns the key

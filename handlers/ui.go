@@ -109,8 +109,12 @@ func (s *Server) uiRoutes(r chi.Router) {
 		r.Method(http.MethodPost, "/logout", s.allow(public, s.signOut))
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireUser, s.requireOwnPassword)
-			get := func(path string, least db.Role, h http.HandlerFunc) { r.Method(http.MethodGet, path, s.allow(least, h)) }
-			post := func(path string, least db.Role, h http.HandlerFunc) { r.Method(http.MethodPost, path, s.allow(least, h)) }
+			get := func(path string, least db.Role, h http.HandlerFunc) {
+				r.Method(http.MethodGet, path, s.allow(least, h))
+			}
+			post := func(path string, least db.Role, h http.HandlerFunc) {
+				r.Method(http.MethodPost, path, s.allow(least, h))
+			}
 			get("/", db.RoleViewer, s.dashboardPage)
 
 			get("/webhooks", db.RoleViewer, s.webhooksPage)

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -44,12 +43,12 @@ func (s *Server) createAPIKeyForm(w http.ResponseWriter, r *http.Request) {
 			req.ExpiresAt = &at
 		}
 	}
-	name, role, expires, err := req.validate(s.now())
-	if ae, ok := errors.AsType[*apiError](err); ok {
-		f.Errors[ae.Field] = fmt.Sprintf("The %s %s.", ae.Field, ae.Message)
-	} else if err != nil {
-		s.uiFail(w, r, err)
-		return
+	name, role, expires, problems := req.check(s.now())
+	for _, p := range problems {
+		if p.Field == "expiresAt" {
+			p.Field = "expires"
+		}
+		f.Errors[p.Field] = fmt.Sprintf("The %s %s.", p.Field, p.Message)
 	}
 	if len(f.Errors) > 0 {
 		s.showAPIKeys(w, r, http.StatusUnprocessableEntity, f)

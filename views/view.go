@@ -54,7 +54,7 @@ type Page struct {
 	Nav   string  // key of the active NavItem
 	User  string  // the signed-in user's email; empty shows no navigation
 	Role  db.Role // the signed-in user's role
-	Flash string // a one-time message from the previous action
+	Flash string  // a one-time message from the previous action
 	Now   time.Time
 }
 
