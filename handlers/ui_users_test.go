@@ -153,7 +153,7 @@ func TestDisabledOrDeletedUsersAreSignedOutAtOnce(t *testing.T) {
 	assert.Contains(t, text(testid(doc(t, rec), "signin-error")), "disabled")
 	rec = e.browser().signIn("operator@example.com", "not the password")
 	assert.Equal(t, http.StatusUnauthorized, rec.Code, "without the password, nothing says the account exists")
-	d := doc(t, admin.get("/users/" + u.ID))
+	d := doc(t, admin.get("/users/"+u.ID))
 	assert.Contains(t, text(testid(d, "toggle-user")), "Enable")
 
 	require.Equal(t, http.StatusSeeOther, admin.post("/users/"+u.ID+"/enabled", url.Values{"enabled": {"true"}}).Code)
