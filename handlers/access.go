@@ -108,14 +108,6 @@ func (g guarded) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// RouteRole returns the least role a route's handler was registered with (see allow), and
-// whether it was registered with one at all. The role walk test and the generated roles
-// table of the docs read the rules through it.
-func RouteRole(h http.Handler) (least db.Role, declared bool) {
-	g, ok := h.(guarded)
-	return g.least, ok
-}
-
 // needs says in words who may do what needs least.
 func needs(least db.Role) string {
 	switch least {
