@@ -1,6 +1,7 @@
 // Package db holds hookrelay's domain: the rows every store keeps (webhooks, events,
-// deliveries, attempts, alerts, users), their states and the pure rules over them (event
-// type matching, the alert fold decision, secret sealing, ids). It has no SQL: the stores
+// deliveries, attempts, alerts, users with their roles, API keys, the audit log), their
+// states and the pure rules over them (event type matching, the alert fold decision, secret
+// sealing, roles, ids). It has no SQL: the stores
 // are db/sqlite (the default, one file) and db/postgres (several instances on one
 // database). Consumers (delivery, alert, handlers) define the small interfaces they need,
 // and the stores implement them.

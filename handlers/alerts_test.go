@@ -179,7 +179,7 @@ func TestListAlerts(t *testing.T) {
 	assertError(t, e.admin(http.MethodGet, "/api/v1/alerts?status=failed", ""), http.StatusBadRequest, "invalid_value", "status")
 	assertError(t, e.admin(http.MethodGet, "/api/v1/alerts?limit=0", ""), http.StatusBadRequest, "invalid_value", "limit")
 	assertError(t, e.admin(http.MethodGet, "/api/v1/alerts?cursor=nope", ""), http.StatusBadRequest, "invalid_value", "cursor")
-	assertError(t, e.call(http.MethodGet, "/api/v1/alerts", ingestToken, ""), http.StatusUnauthorized, "unauthorized", "")
+	assertError(t, e.call(http.MethodGet, "/api/v1/alerts", ingestToken, ""), http.StatusForbidden, "forbidden", "")
 	assertError(t, e.call(http.MethodGet, "/api/v1/alerts", "", ""), http.StatusUnauthorized, "unauthorized", "")
 }
 
@@ -228,7 +228,7 @@ func TestSendTestEmail(t *testing.T) {
 	assertError(t, e.admin(http.MethodPost, "/api/v1/alerts/test-email", `{"to":1}`), http.StatusBadRequest, "invalid_value", "to")
 	assertError(t, e.admin(http.MethodPost, "/api/v1/alerts/test-email", `{"to":"a@b.test"}`, "Content-Type", "text/plain"),
 		http.StatusUnsupportedMediaType, "unsupported_media_type", "")
-	assertError(t, e.call(http.MethodPost, "/api/v1/alerts/test-email", ingestToken, ""), http.StatusUnauthorized, "unauthorized", "")
+	assertError(t, e.call(http.MethodPost, "/api/v1/alerts/test-email", ingestToken, ""), http.StatusForbidden, "forbidden", "")
 
 	smtpSrv.Refuse()
 	failed := assertError(t, e.admin(http.MethodPost, "/api/v1/alerts/test-email", `{"to":"someone@example.com"}`),

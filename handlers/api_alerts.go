@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strconv"
+	"strings"
 
 	"github.com/hookrelay/hookrelay/db"
 )
@@ -184,6 +185,7 @@ func (s *Server) sendTestEmail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to, err := s.AlertEmail.SendTestEmail(r.Context(), req.To)
+	s.audit(r, db.AuditTestEmail, db.AuditTarget{Kind: db.TargetEmail}, testEmailSummary(to, req.To, err))
 	switch {
 	case errors.Is(err, errors.ErrUnsupported):
 		writeError(w, &apiError{Status: http.StatusConflict, Code: codeEmailOff, Message: err.Error()})
@@ -192,4 +194,22 @@ func (s *Server) sendTestEmail(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, testEmailResponse{Sent: true, To: to})
 	}
+}
+
+// testEmailSummary says where a test email went and what became of it.
+func testEmailSummary(to []string, asked string, err error) string {
+	if len(to) == 0 && asked != "" {
+		to = []string{asked}
+	}
+	out := "to " + strings.Join(to, ", ")
+	if len(to) == 0 {
+		out = "to the alert recipients"
+	}
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		return out + ": not sent, email is off"
+	case err != nil:
+		return out + ": not sent: " + err.Error()
+	}
+	return out + ": sent"
 }

@@ -196,5 +196,10 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundAs(err, "delivery", id))
 		return
 	}
+	s.audit(r, db.AuditDeliveryRetry, deliveryTarget(id), retrySummary(d))
 	s.writeDeliveryDetail(w, r, http.StatusAccepted, d)
+}
+
+func retrySummary(d db.Delivery) string {
+	return "webhook " + d.WebhookID + "; event " + d.EventID + " (" + d.EventType + ")"
 }

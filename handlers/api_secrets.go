@@ -35,9 +35,14 @@ func newSecretResponse(ws db.WebhookSecrets) secretResponse {
 	return out
 }
 
+// getWebhookSecret reveals a webhook's secret, recorded in the audit log first: without its
+// record, no secret.
 func (s *Server) getWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	ws, err := s.DB.FindWebhookSecrets(r.Context(), id)
+	if err == nil {
+		err = s.auditRead(r, db.AuditSecretReveal, webhookTarget(id), "read through the API")
+	}
 	if err != nil {
 		s.fail(w, r, notFoundAs(err, "webhook", id))
 		return
@@ -159,5 +164,15 @@ func (s *Server) rotateSecret(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundAs(err, "webhook", id))
 		return
 	}
+	s.audit(r, db.AuditSecretRotate, webhookTarget(id), rotationSummary(req.Secret != nil, rot.GracePeriod))
 	writeJSON(w, http.StatusOK, newSecretResponse(ws))
+}
+
+// rotationSummary describes a rotation without its secrets.
+func rotationSummary(given bool, grace time.Duration) string {
+	how := "new secret generated"
+	if given {
+		how = "new secret given"
+	}
+	return how + "; grace period " + grace.String()
 }

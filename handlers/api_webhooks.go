@@ -205,6 +205,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audit(r, db.AuditWebhookCreate, webhookTarget(wh.ID), webhookSummary(wh))
 	resp := newWebhookResponse(wh)
 	resp.Secret = wh.Secret
 	w.Header().Set("Location", "/api/v1/webhooks/"+wh.ID)
@@ -246,6 +247,18 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// Operators enable and disable webhooks; changing what a webhook is needs an admin.
+	if p, _ := principalOf(r.Context()); !p.Role.Allows(db.RoleAdmin) &&
+		(req.URL != nil || req.EventTypes != nil || req.Description != nil || req.Secret != nil) {
+		writeError(w, &apiError{Status: http.StatusForbidden, Code: codeForbidden,
+			Message: p.what() + " allows changing only enabled: url, eventTypes and description need the admin role"})
+		return
+	}
+	before, err := s.DB.FindWebhook(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, notFoundAs(err, "webhook", id))
+		return
+	}
 	u, err := req.validate(s.limits())
 	if err == nil && u.URL != nil {
 		err = s.checkURL(r.Context(), *u.URL)
@@ -259,15 +272,21 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundAs(err, "webhook", id))
 		return
 	}
+	s.auditWebhookEdit(r, before, wh)
 	writeJSON(w, http.StatusOK, newWebhookResponse(wh))
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.DB.DeleteWebhook(r.Context(), id); err != nil {
+	wh, err := s.DB.FindWebhook(r.Context(), id)
+	if err == nil {
+		err = s.DB.DeleteWebhook(r.Context(), id)
+	}
+	if err != nil {
 		s.fail(w, r, notFoundAs(err, "webhook", id))
 		return
 	}
+	s.audit(r, db.AuditWebhookDelete, webhookTarget(id), webhookSummary(wh))
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -283,5 +302,10 @@ func (s *Server) retryFailed(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundAs(err, "webhook", id))
 		return
 	}
+	s.audit(r, db.AuditWebhookRetryFailed, webhookTarget(id), retriedSummary(n))
 	writeJSON(w, http.StatusAccepted, retryFailedResponse{Retried: n})
+}
+
+func retriedSummary(n int) string {
+	return countNoun(n, "failed delivery", "failed deliveries") + " retried"
 }

@@ -10,6 +10,9 @@ import (
 	"github.com/hookrelay/hookrelay/handlers"
 )
 
+// A missing or unknown credential is 401; a known one whose role does not allow the route is
+// 403. The static tokens keep working as keys: the ingest token as an ingest key (the two
+// ingest routes only), the admin token as an admin key (everything, ingest included).
 func TestAuthRejectsMissingWrongAndCrossedTokens(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -24,25 +27,36 @@ func TestAuthRejectsMissingWrongAndCrossedTokens(t *testing.T) {
 	}{
 		{"ingest without token", http.MethodPost, "/api/v1/events", event, ""},
 		{"ingest with wrong token", http.MethodPost, "/api/v1/events", event, "Bearer nope"},
-		{"ingest with admin token", http.MethodPost, "/api/v1/events", event, "Bearer " + adminToken},
-		{"batch with admin token", http.MethodPost, "/api/v1/events/batch", `{"events":[` + event + `]}`, "Bearer " + adminToken},
+		{"ingest with a made-up key", http.MethodPost, "/api/v1/events", event, "Bearer hrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
 		{"ingest token as basic auth", http.MethodPost, "/api/v1/events", event, "Basic " + ingestToken},
 		{"ingest token without scheme", http.MethodPost, "/api/v1/events", event, ingestToken},
 		{"ingest token with suffix", http.MethodPost, "/api/v1/events", event, "Bearer " + ingestToken + "x"},
 		{"admin without token", http.MethodGet, "/api/v1/webhooks", "", ""},
 		{"admin with wrong token", http.MethodGet, "/api/v1/webhooks", "", "Bearer nope"},
-		{"admin with ingest token", http.MethodGet, "/api/v1/webhooks", "", "Bearer " + ingestToken},
-		{"create webhook with ingest token", http.MethodPost, "/api/v1/webhooks", `{"url":"https://x.test","eventTypes":["*"]}`, "Bearer " + ingestToken},
-		{"read secret with ingest token", http.MethodGet, "/api/v1/webhooks/" + whID + "/secret", "", "Bearer " + ingestToken},
-		{"delete webhook with ingest token", http.MethodDelete, "/api/v1/webhooks/" + whID, "", "Bearer " + ingestToken},
-		{"event detail with ingest token", http.MethodGet, "/api/v1/events/evt_x", "", "Bearer " + ingestToken},
-		{"deliveries with ingest token", http.MethodGet, "/api/v1/deliveries", "", "Bearer " + ingestToken},
 	} {
 		// Not parallel: the subtests share e, and the checks after the loop count what they wrote.
 		t.Run(tc.name, func(t *testing.T) {
 			rec := e.call(tc.method, tc.path, "", tc.body, "Authorization", tc.authorization)
 			assertError(t, rec, http.StatusUnauthorized, "unauthorized", "")
 			assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+		})
+	}
+	for _, tc := range []struct {
+		name         string
+		method, path string
+		body         string
+	}{
+		{"list webhooks", http.MethodGet, "/api/v1/webhooks", ""},
+		{"create webhook", http.MethodPost, "/api/v1/webhooks", `{"url":"https://x.test","eventTypes":["*"]}`},
+		{"read secret", http.MethodGet, "/api/v1/webhooks/" + whID + "/secret", ""},
+		{"delete webhook", http.MethodDelete, "/api/v1/webhooks/" + whID, ""},
+		{"event detail", http.MethodGet, "/api/v1/events/evt_x", ""},
+		{"deliveries", http.MethodGet, "/api/v1/deliveries", ""},
+	} {
+		t.Run("ingest token: "+tc.name, func(t *testing.T) {
+			rec := e.call(tc.method, tc.path, ingestToken, tc.body)
+			er := assertError(t, rec, http.StatusForbidden, "forbidden", "")
+			assert.Contains(t, er.Error.Message, "ingest")
 		})
 	}
 
@@ -52,8 +66,10 @@ func TestAuthRejectsMissingWrongAndCrossedTokens(t *testing.T) {
 	requireStatus(t, rec, http.StatusOK)
 	assert.Len(t, object(t, rec)["data"], 1)
 
-	// And the right tokens do open their routes.
+	// And the right tokens do open their routes; admin is everything, ingest included.
 	requireStatus(t, e.ingest(event), http.StatusAccepted)
+	requireStatus(t, e.call(http.MethodPost, "/api/v1/events", adminToken, event), http.StatusAccepted)
+	requireStatus(t, e.call(http.MethodPost, "/api/v1/events/batch", adminToken, `{"events":[`+event+`]}`), http.StatusAccepted)
 	requireStatus(t, e.admin(http.MethodGet, "/api/v1/webhooks/"+whID+"/secret", ""), http.StatusOK)
 }
 

@@ -15,6 +15,7 @@ const (
 	codeUnknownField         = "unknown_field"
 	codeInvalidValue         = "invalid_value"
 	codeUnauthorized         = "unauthorized"
+	codeForbidden            = "forbidden"
 	codeNotFound             = "not_found"
 	codeMethodNotAllowed     = "method_not_allowed"
 	codeConflict             = "conflict"
@@ -98,6 +99,10 @@ func classify(err error) errorClass {
 		return errorClass{Status: http.StatusConflict, Code: codeConflict,
 			Message: "the webhook is disabled; enable it before retrying its deliveries",
 			Title:   "Webhook disabled", Text: "The webhook is disabled. Enable it first, then try again."}
+	case errors.Is(err, db.ErrLastAdmin):
+		return errorClass{Status: http.StatusConflict, Code: codeConflict,
+			Message: "the last enabled admin cannot be demoted, disabled or deleted",
+			Title:   "The last admin stays", Text: "This is the last enabled admin: they cannot be demoted, disabled or deleted. Make another user an admin first."}
 	case errors.Is(err, db.ErrConflict):
 		return errorClass{Status: http.StatusConflict, Code: codeConflict, Message: "the change conflicts with the current state",
 			Title: "Conflict", Text: "The change conflicts with the current state, which may have changed since this page was shown. Reload it and try again."}

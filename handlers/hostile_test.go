@@ -220,8 +220,8 @@ func TestHostileWrongMethods(t *testing.T) {
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
 	rec = h.call("TRACE", "/healthz", "", "")
 	assert.Equal(t, http.StatusMethodNotAllowed, rec.Code)
-	// GET /api/v1/events/batch is the event route with id "batch": an admin call, not found.
-	assertError(t, h.call("GET", "/api/v1/events/batch", ingestToken, ""), http.StatusUnauthorized, "unauthorized", "")
+	// GET /api/v1/events/batch is the event route with id "batch": a viewer's call, not found.
+	assertError(t, h.call("GET", "/api/v1/events/batch", ingestToken, ""), http.StatusForbidden, "forbidden", "")
 	assertError(t, h.admin("GET", "/api/v1/events/batch", ""), http.StatusNotFound, "not_found", "")
 	h.unchanged(t, 0)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
 	"github.com/hookrelay/hookrelay/handlers"
 	"github.com/hookrelay/hookrelay/metrics"
@@ -30,7 +31,8 @@ func scrape(t *testing.T, e *env, token string) *httptest.ResponseRecorder {
 	return e.call(http.MethodGet, "/metrics", token, "")
 }
 
-func TestMetricsNeedTheAdminOrTheMetricsToken(t *testing.T) {
+// /metrics takes the metrics token, or any key or token whose role may read.
+func TestMetricsNeedTheMetricsTokenOrAReadingRole(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withMetrics(t, metricsToken))
 	for _, tc := range []struct {
@@ -38,8 +40,10 @@ func TestMetricsNeedTheAdminOrTheMetricsToken(t *testing.T) {
 		want        int
 	}{
 		{"no token", "", http.StatusUnauthorized},
-		{"the ingest token", ingestToken, http.StatusUnauthorized},
 		{"a wrong token", "metrics-token-for-testz", http.StatusUnauthorized},
+		{"the ingest token", ingestToken, http.StatusForbidden},
+		{"an ingest key", e.apiKey("ingest", db.RoleIngest), http.StatusForbidden},
+		{"a viewer key", e.apiKey("dashboards", db.RoleViewer), http.StatusOK},
 		{"the admin token", adminToken, http.StatusOK},
 		{"the metrics token", metricsToken, http.StatusOK},
 	} {
@@ -52,7 +56,9 @@ func TestMetricsNeedTheAdminOrTheMetricsToken(t *testing.T) {
 				assert.Contains(t, rec.Body.String(), `hookrelay_build_info{version="test"} 1`)
 				assert.Contains(t, rec.Body.String(), `hookrelay_deliveries{status="pending"} 0`)
 			} else {
-				assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+				if tc.want == http.StatusUnauthorized {
+					assert.Equal(t, "Bearer", rec.Header().Get("WWW-Authenticate"))
+				}
 				assert.NotContains(t, rec.Body.String(), "hookrelay_")
 			}
 		})

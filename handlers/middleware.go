@@ -3,8 +3,6 @@ package handlers
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -16,7 +14,10 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	principalKey        // the API's principal, see authenticate
+)
 
 // requestID returns the id that requestIDs gave the request, or "".
 func requestID(ctx context.Context) string {
@@ -129,39 +130,6 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(rec, r)
 	})
-}
-
-// requireToken admits requests whose Authorization header is "Bearer <token>" for one of
-// tokens. An empty configured token admits nobody. Comparing SHA-256 digests in constant time
-// hides both the token's bytes and its length; every token is compared, so the time taken
-// does not tell which one matched.
-func (s *Server) requireToken(tokens ...string) func(http.Handler) http.Handler {
-	var wants [][sha256.Size]byte
-	for _, t := range tokens {
-		if t != "" {
-			wants = append(wants, sha256.Sum256([]byte(t)))
-		}
-	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got, ok := bearer(r.Header.Get("Authorization"))
-			sum := sha256.Sum256([]byte(got))
-			match := 0
-			for _, want := range wants {
-				match |= subtle.ConstantTimeCompare(sum[:], want[:])
-			}
-			if !ok || match != 1 {
-				w.Header().Set("WWW-Authenticate", "Bearer")
-				msg := "a valid Bearer token is required"
-				if !ok {
-					msg = "missing Authorization: Bearer header"
-				}
-				writeError(w, &apiError{Status: http.StatusUnauthorized, Code: codeUnauthorized, Message: msg})
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }
 
 func bearer(h string) (string, bool) {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/hookrelay/hookrelay/db"
 )
 
 // Default limits, used when the corresponding Server field is zero.
@@ -23,9 +25,10 @@ const (
 type Server struct {
 	DB     Store
 	Logger *slog.Logger
-	// IngestToken is the Bearer token for POST /api/v1/events and /api/v1/events/batch only.
+	// IngestToken is a Bearer token that works as an API key of the ingest role: it opens
+	// POST /api/v1/events and /api/v1/events/batch only. Empty: none.
 	IngestToken string
-	// AdminToken is the Bearer token for every other /api/v1 route.
+	// AdminToken is a Bearer token that works as an API key of the admin role. Empty: none.
 	AdminToken string
 	// MaxEventBytes limits the body of POST /api/v1/events and each item of a batch
 	// (256 KiB when 0).
@@ -72,46 +75,58 @@ type Server struct {
 	Engine      EngineProbe
 	EngineStall time.Duration
 
-	ui *ui // built by Routes
+	ui   *ui   // built by Routes
+	auth *auth // built by Routes
 }
 
 // Routes returns the handler for every route the server answers. The API lives under
 // /api/v1 with its own 404 and 405 answers; "/" and the rest are left to the admin UI.
+//
+// Every route is registered with the least role it needs (see allow in access.go): public,
+// ingest, viewer, operator or admin. This, with uiRoutes, is the one table of who may do
+// what; the role walk test reads it back from the router, and docs/access.md's table is
+// checked against it.
 func (s *Server) Routes() http.Handler {
+	s.auth = s.newAuth()
 	r := chi.NewRouter()
 	r.Use(s.middleware()...)
-	r.Get("/healthz", s.healthz)
-	r.Get("/readyz", s.readyz)
-	r.With(s.requireToken(s.AdminToken, s.MetricsToken)).Get("/metrics", s.serveMetrics)
+	r.Method(http.MethodGet, "/healthz", s.allow(public, s.healthz))
+	r.Method(http.MethodGet, "/readyz", s.allow(public, s.readyz))
+	// Public to the role table: /metrics asks for a token of its own (metricsAccess).
+	r.Method(http.MethodGet, "/metrics", s.allow(public, s.metricsAccess(s.serveMetrics)))
 	r.Route("/api/v1", func(r chi.Router) {
 		r.NotFound(s.notFound)
 		r.MethodNotAllowed(s.methodNotAllowed)
-		r.Get("/openapi.yaml", s.serveOpenAPI)
+		r.Method(http.MethodGet, "/openapi.yaml", s.allow(public, s.serveOpenAPI))
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireToken(s.IngestToken))
-			r.Post("/events", s.createEvent)
-			r.Post("/events/batch", s.createEventBatch)
-		})
-		r.Group(func(r chi.Router) {
-			r.Use(s.requireToken(s.AdminToken))
-			r.Get("/events/{id}", s.getEvent)
+			r.Use(s.authenticate)
+			r.Method(http.MethodPost, "/events", s.allow(db.RoleIngest, s.createEvent))
+			r.Method(http.MethodPost, "/events/batch", s.allow(db.RoleIngest, s.createEventBatch))
+			r.Method(http.MethodGet, "/events/{id}", s.allow(db.RoleViewer, s.getEvent))
 
-			r.Post("/webhooks", s.createWebhook)
-			r.Get("/webhooks", s.listWebhooks)
-			r.Get("/webhooks/{id}", s.getWebhook)
-			r.Patch("/webhooks/{id}", s.updateWebhook)
-			r.Delete("/webhooks/{id}", s.deleteWebhook)
-			r.Get("/webhooks/{id}/secret", s.getWebhookSecret)
-			r.Post("/webhooks/{id}/secret/rotate", s.rotateSecret)
-			r.Get("/webhooks/{id}/deliveries", s.listWebhookDeliveries)
-			r.Post("/webhooks/{id}/retry-failed", s.retryFailed)
+			r.Method(http.MethodPost, "/webhooks", s.allow(db.RoleAdmin, s.createWebhook))
+			r.Method(http.MethodGet, "/webhooks", s.allow(db.RoleViewer, s.listWebhooks))
+			r.Method(http.MethodGet, "/webhooks/{id}", s.allow(db.RoleViewer, s.getWebhook))
+			// Operators may PATCH only "enabled"; updateWebhook asks for admin for the rest.
+			r.Method(http.MethodPatch, "/webhooks/{id}", s.allow(db.RoleOperator, s.updateWebhook))
+			r.Method(http.MethodDelete, "/webhooks/{id}", s.allow(db.RoleAdmin, s.deleteWebhook))
+			r.Method(http.MethodGet, "/webhooks/{id}/secret", s.allow(db.RoleAdmin, s.getWebhookSecret))
+			r.Method(http.MethodPost, "/webhooks/{id}/secret/rotate", s.allow(db.RoleAdmin, s.rotateSecret))
+			r.Method(http.MethodGet, "/webhooks/{id}/deliveries", s.allow(db.RoleViewer, s.listWebhookDeliveries))
+			r.Method(http.MethodPost, "/webhooks/{id}/retry-failed", s.allow(db.RoleOperator, s.retryFailed))
 
-			r.Get("/deliveries", s.listDeliveries)
-			r.Get("/deliveries/{id}", s.getDelivery)
-			r.Post("/deliveries/{id}/retry", s.retryDelivery)
+			r.Method(http.MethodGet, "/deliveries", s.allow(db.RoleViewer, s.listDeliveries))
+			r.Method(http.MethodGet, "/deliveries/{id}", s.allow(db.RoleViewer, s.getDelivery))
+			r.Method(http.MethodPost, "/deliveries/{id}/retry", s.allow(db.RoleOperator, s.retryDelivery))
 
-			r.Get("/alerts", s.listAlerts)
-			r.Post("/alerts/test-email", s.sendTestEmail)
+			r.Method(http.MethodGet, "/alerts", s.allow(db.RoleViewer, s.listAlerts))
+			r.Method(http.MethodPost, "/alerts/test-email", s.allow(db.RoleAdmin, s.sendTestEmail))
+
+			r.Method(http.MethodPost, "/api-keys", s.allow(db.RoleAdmin, s.createAPIKey))
+			r.Method(http.MethodGet, "/api-keys", s.allow(db.RoleAdmin, s.listAPIKeys))
+			r.Method(http.MethodDelete, "/api-keys/{id}", s.allow(db.RoleAdmin, s.revokeAPIKey))
+
+			r.Method(http.MethodGet, "/audit-log", s.allow(db.RoleAdmin, s.listAudit))
 		})
 	})
 	s.uiRoutes(r)

@@ -117,7 +117,7 @@ func TestRotateSecretRefusals(t *testing.T) {
 	}
 	assertError(t, e.admin(http.MethodPost, path, `{}`, "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, "unsupported_media_type", "")
 	assertError(t, e.admin(http.MethodPost, "/api/v1/webhooks/whk_missing/secret/rotate", ""), http.StatusNotFound, "not_found", "")
-	assertError(t, e.call(http.MethodPost, path, ingestToken, ""), http.StatusUnauthorized, "unauthorized", "")
+	assertError(t, e.call(http.MethodPost, path, ingestToken, ""), http.StatusForbidden, "forbidden", "")
 	assertError(t, e.admin(http.MethodGet, path, ""), http.StatusMethodNotAllowed, "method_not_allowed", "")
 }
 

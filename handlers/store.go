@@ -44,8 +44,24 @@ type Store interface {
 	CountAlertsSince(ctx context.Context, since time.Time) (int, error)
 
 	FindUserByEmail(ctx context.Context, email string) (db.User, error)
+	FindUser(ctx context.Context, id string) (db.User, error)
+	ListUsers(ctx context.Context) ([]db.User, error)
+	AddUser(ctx context.Context, n db.NewUser) (db.User, error)
+	UpdateUser(ctx context.Context, id string, u db.UserUpdate) (db.User, error)
+	DeleteUser(ctx context.Context, id string) error
 	CreateSession(ctx context.Context, userID, replaces string, expiredBefore time.Time) (db.Session, error)
 	FindSession(ctx context.Context, id string) (db.Session, error)
 	TouchSession(ctx context.Context, id string) error
 	DeleteSession(ctx context.Context, id string) error
+
+	CreateAPIKey(ctx context.Context, n db.NewAPIKey) (db.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]db.APIKey, error)
+	FindAPIKey(ctx context.Context, id string) (db.APIKey, error)
+	FindAPIKeyByHash(ctx context.Context, hash string) (db.APIKey, error)
+	DeleteAPIKey(ctx context.Context, id string) error
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+
+	// AppendAudit records a change or a read of a secret; see audit.go.
+	AppendAudit(ctx context.Context, n db.NewAuditRecord) (db.AuditRecord, error)
+	ListAudit(ctx context.Context, f db.AuditFilter) ([]db.AuditRecord, string, error)
 }

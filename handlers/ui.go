@@ -99,47 +99,73 @@ func (s *Server) uiRoutes(r chi.Router) {
 	}
 	cop.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 
-	r.With(s.securityHeaders).Get("/static/*", s.serveStatic)
+	r.With(s.securityHeaders).Method(http.MethodGet, "/static/*", s.allow(public, s.serveStatic))
 	r.NotFound(s.securityHeaders(s.loadSession(http.HandlerFunc(s.uiNotFound))).ServeHTTP)
 	r.MethodNotAllowed(s.securityHeaders(s.loadSession(http.HandlerFunc(s.uiMethodNotAllowed))).ServeHTTP)
 	r.Group(func(r chi.Router) {
 		r.Use(s.securityHeaders, limitForms, cop.Handler, s.loadSession)
-		r.Get("/login", s.signInPage)
-		r.Post("/login", s.signIn)
-		r.Post("/logout", s.signOut)
+		r.Method(http.MethodGet, "/login", s.allow(public, s.signInPage))
+		r.Method(http.MethodPost, "/login", s.allow(public, s.signIn))
+		r.Method(http.MethodPost, "/logout", s.allow(public, s.signOut))
 		r.Group(func(r chi.Router) {
-			r.Use(s.requireUser)
-			r.Get("/", s.dashboardPage)
+			r.Use(s.requireUser, s.requireOwnPassword)
+			get := func(path string, least db.Role, h http.HandlerFunc) {
+				r.Method(http.MethodGet, path, s.allow(least, h))
+			}
+			post := func(path string, least db.Role, h http.HandlerFunc) {
+				r.Method(http.MethodPost, path, s.allow(least, h))
+			}
+			get("/", db.RoleViewer, s.dashboardPage)
 
-			r.Get("/webhooks", s.webhooksPage)
-			r.Get("/webhooks/new", s.newWebhookPage)
-			r.Post("/webhooks", s.createWebhookForm)
-			r.Get("/webhooks/{id}", s.webhookPage)
-			r.Get("/webhooks/{id}/edit", s.editWebhookPage)
-			r.Post("/webhooks/{id}", s.updateWebhookForm)
-			r.Get("/webhooks/{id}/secret", s.webhookSecret)
-			r.Post("/webhooks/{id}/enabled", s.setWebhookEnabled)
-			r.Post("/webhooks/{id}/test", s.sendTestEvent)
-			r.Get("/webhooks/{id}/delete", s.confirmDeleteWebhook)
-			r.Post("/webhooks/{id}/delete", s.deleteWebhookForm)
-			r.Get("/webhooks/{id}/retry-failed", s.confirmRetryFailed)
-			r.Post("/webhooks/{id}/retry-failed", s.retryFailedForm)
-			r.Get("/webhooks/{id}/rotate-secret", s.rotateSecretPage)
-			r.Post("/webhooks/{id}/rotate-secret", s.rotateSecretForm)
-			r.Get("/webhooks/{id}/deliveries", s.webhookDeliveries)
+			get("/webhooks", db.RoleViewer, s.webhooksPage)
+			get("/webhooks/new", db.RoleAdmin, s.newWebhookPage)
+			post("/webhooks", db.RoleAdmin, s.createWebhookForm)
+			get("/webhooks/{id}", db.RoleViewer, s.webhookPage) // ?reveal=1 needs admin, see webhookPage
+			get("/webhooks/{id}/edit", db.RoleAdmin, s.editWebhookPage)
+			post("/webhooks/{id}", db.RoleAdmin, s.updateWebhookForm)
+			get("/webhooks/{id}/secret", db.RoleAdmin, s.webhookSecret)
+			post("/webhooks/{id}/enabled", db.RoleOperator, s.setWebhookEnabled)
+			post("/webhooks/{id}/test", db.RoleOperator, s.sendTestEvent)
+			get("/webhooks/{id}/delete", db.RoleAdmin, s.confirmDeleteWebhook)
+			post("/webhooks/{id}/delete", db.RoleAdmin, s.deleteWebhookForm)
+			get("/webhooks/{id}/retry-failed", db.RoleOperator, s.confirmRetryFailed)
+			post("/webhooks/{id}/retry-failed", db.RoleOperator, s.retryFailedForm)
+			get("/webhooks/{id}/rotate-secret", db.RoleAdmin, s.rotateSecretPage)
+			post("/webhooks/{id}/rotate-secret", db.RoleAdmin, s.rotateSecretForm)
+			get("/webhooks/{id}/deliveries", db.RoleViewer, s.webhookDeliveries)
 
-			r.Get("/deliveries", s.deliveriesPage)
-			r.Get("/deliveries/{id}", s.deliveryPage)
-			r.Get("/deliveries/{id}/live", s.deliveryLive)
-			r.Get("/deliveries/{id}/row", s.deliveryRow)
-			r.Get("/deliveries/{id}/test-result", s.testResult)
-			r.Post("/deliveries/{id}/retry", s.retryDeliveryForm)
+			get("/deliveries", db.RoleViewer, s.deliveriesPage)
+			get("/deliveries/{id}", db.RoleViewer, s.deliveryPage)
+			get("/deliveries/{id}/live", db.RoleViewer, s.deliveryLive)
+			get("/deliveries/{id}/row", db.RoleViewer, s.deliveryRow)
+			get("/deliveries/{id}/test-result", db.RoleViewer, s.testResult)
+			post("/deliveries/{id}/retry", db.RoleOperator, s.retryDeliveryForm)
 
-			r.Get("/events", s.eventsPage)
-			r.Get("/events/{id}", s.eventPage)
+			get("/events", db.RoleViewer, s.eventsPage)
+			get("/events/{id}", db.RoleViewer, s.eventPage)
 
-			r.Get("/alerts", s.alertsPage)
-			r.Post("/alerts/test-email", s.sendTestEmailForm)
+			get("/alerts", db.RoleViewer, s.alertsPage)
+			post("/alerts/test-email", db.RoleAdmin, s.sendTestEmailForm)
+
+			get("/account/password", db.RoleViewer, s.passwordPage)
+			post("/account/password", db.RoleViewer, s.changePassword)
+
+			get("/users", db.RoleAdmin, s.usersPage)
+			get("/users/new", db.RoleAdmin, s.newUserPage)
+			post("/users", db.RoleAdmin, s.createUserForm)
+			get("/users/{id}", db.RoleAdmin, s.userPage)
+			post("/users/{id}/role", db.RoleAdmin, s.setUserRole)
+			post("/users/{id}/enabled", db.RoleAdmin, s.setUserEnabled)
+			post("/users/{id}/password", db.RoleAdmin, s.resetUserPassword)
+			get("/users/{id}/delete", db.RoleAdmin, s.confirmDeleteUser)
+			post("/users/{id}/delete", db.RoleAdmin, s.deleteUserForm)
+
+			get("/api-keys", db.RoleAdmin, s.apiKeysPage)
+			post("/api-keys", db.RoleAdmin, s.createAPIKeyForm)
+			get("/api-keys/{id}/revoke", db.RoleAdmin, s.confirmRevokeAPIKey)
+			post("/api-keys/{id}/revoke", db.RoleAdmin, s.revokeAPIKeyForm)
+
+			get("/audit-log", db.RoleAdmin, s.auditPage)
 		})
 	})
 }
@@ -275,15 +301,17 @@ func sessionOf(ctx context.Context) *session {
 	return sess
 }
 
-// currentUser returns the signed-in admin, if any.
+// currentUser returns the signed-in user, if any.
 func currentUser(ctx context.Context) (db.User, bool) {
 	u, ok := ctx.Value(userKey).(db.User)
 	return u, ok
 }
 
-// loadSession finds the signed-in admin from the session cookie. A cookie whose session
-// was deleted (signed out, replaced at sign-in) or has been idle longer than the TTL
-// counts as none.
+// loadSession finds the signed-in user from the session cookie, as the user is now: their
+// role, and whether they are still enabled, are read with the session on every request, so
+// a change made on any instance applies at once. A cookie whose session was deleted (signed
+// out, replaced at sign-in, its user disabled or deleted) or has been idle longer than the
+// TTL counts as none.
 func (s *Server) loadSession(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := s.ui.cookies.New(r, sessionCookie)
@@ -317,7 +345,7 @@ func (s *Server) loadSession(next http.Handler) http.Handler {
 	})
 }
 
-// requireUser lets only signed-in admins through. Others go to the sign-in page, which
+// requireUser lets only signed-in users through. Others go to the sign-in page, which
 // brings them back afterwards; htmx requests get HX-Redirect, since a redirect would
 // swap the sign-in page into a fragment.
 func (s *Server) requireUser(next http.Handler) http.Handler {
@@ -326,18 +354,23 @@ func (s *Server) requireUser(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		target := "/login"
-		if r.Method == http.MethodGet && r.URL.Path != "/" && !isHTMX(r) {
-			target += "?next=" + url.QueryEscape(r.URL.RequestURI())
-		}
-		if isHTMX(r) {
-			w.Header().Set("HX-Redirect", target)
-			w.Header().Set("X-Error-Message", url.PathEscape("Your session has ended. Sign in again."))
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		http.Redirect(w, r, target, http.StatusSeeOther)
+		s.toSignIn(w, r)
 	})
+}
+
+// toSignIn sends a request without a session to the sign-in page.
+func (s *Server) toSignIn(w http.ResponseWriter, r *http.Request) {
+	target := "/login"
+	if r.Method == http.MethodGet && r.URL.Path != "/" && !isHTMX(r) {
+		target += "?next=" + url.QueryEscape(r.URL.RequestURI())
+	}
+	if isHTMX(r) {
+		w.Header().Set("HX-Redirect", target)
+		w.Header().Set("X-Error-Message", url.PathEscape("Your session has ended. Sign in again."))
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
@@ -357,7 +390,7 @@ func (s *Server) flash(w http.ResponseWriter, r *http.Request, msg string) {
 // page renders a full page in the layout.
 func (s *Server) page(w http.ResponseWriter, r *http.Request, status int, p views.Page, body templ.Component) {
 	if u, ok := currentUser(r.Context()); ok {
-		p.User = u.Email
+		p.User, p.Role = u.Email, u.Role
 	}
 	if sess := sessionOf(r.Context()); sess.cookie != nil {
 		if fl := sess.cookie.Flashes(); len(fl) > 0 {
@@ -376,6 +409,9 @@ func (s *Server) fragment(w http.ResponseWriter, r *http.Request, status int, c 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	ctx := context.WithoutCancel(r.Context())
+	if p, ok := principalOf(ctx); ok {
+		ctx = views.WithRole(ctx, p.Role)
+	}
 	if len(children) > 0 {
 		ctx = templ.WithChildren(ctx, children[0])
 	}

@@ -100,6 +100,7 @@ func (s *Server) testEmail(r *http.Request, to string) *views.TestEmailResult {
 		return &views.TestEmailResult{Outcome: views.TestEmailOff, Message: "email is off: " + emailNotSetUp}
 	}
 	rcpt, err := s.AlertEmail.SendTestEmail(r.Context(), to)
+	s.audit(r, db.AuditTestEmail, db.AuditTarget{Kind: db.TargetEmail}, testEmailSummary(rcpt, to, err))
 	if rcpt == nil && to != "" {
 		rcpt = []string{to}
 	}

@@ -29,7 +29,7 @@ const (
 // page does not tell which emails have accounts.
 const signInFailed = "Wrong email or password."
 
-// ValidateEmail checks an admin's email address.
+// ValidateEmail checks a user's email address.
 func ValidateEmail(email string) error {
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" {
@@ -38,7 +38,7 @@ func ValidateEmail(email string) error {
 	return nil
 }
 
-// ValidatePassword checks a new admin password.
+// ValidatePassword checks a new password.
 func ValidatePassword(pw string) error {
 	if utf8.RuneCountInString(pw) < MinPasswordLen {
 		return fmt.Errorf("must be at least %d characters", MinPasswordLen)
@@ -82,9 +82,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
 	form := views.SignInForm{Email: email, Next: r.PostFormValue("next")}
-	ipKey, accountKey := clientIP(r), strings.ToLower(email)
+	ipKey, acctKey := clientIP(r), accountKey(email)
 
-	if s.ui.byIP.limited(ipKey) || s.ui.byAccount.limited(accountKey) {
+	if s.ui.byIP.limited(ipKey) || s.ui.byAccount.limited(acctKey) {
 		minutes := int(math.Ceil(s.ui.window.Minutes()))
 		w.Header().Set("Retry-After", fmt.Sprint(int(s.ui.window.Seconds())))
 		form.Error = fmt.Sprintf("Too many failed sign-ins. Wait %d minutes, then try again.", minutes)
@@ -105,12 +105,33 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	// Who tried: the account when the email has one, else the email as typed.
+	actor, target := db.Actor{Kind: db.ActorUser, ID: user.ID, Name: email}, db.AuditTarget{}
+	if known {
+		actor.Name, target = user.Email, userTarget(user.ID)
+	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || !known {
 		s.ui.byIP.fail(w, r, ipKey)
-		s.ui.byAccount.fail(w, r, accountKey)
+		s.ui.byAccount.fail(w, r, acctKey)
 		s.logger().Info("sign-in failed", "remote_ip", ipKey, "request_id", requestID(r.Context()))
+		s.auditAs(r, actor, db.AuditSignInFailed, target, "wrong email or password")
+		// The failure that uses up a limit locks the address or the email out: record that
+		// once, not every refused try after it.
+		switch {
+		case s.ui.byAccount.limited(acctKey):
+			s.auditAs(r, actor, db.AuditLockout, target, fmt.Sprintf("%d failed sign-ins for this email within %s", s.ui.byAccount.limit, s.ui.window))
+		case s.ui.byIP.limited(ipKey):
+			s.auditAs(r, actor, db.AuditLockout, target, fmt.Sprintf("%d failed sign-ins from this address within %s", s.ui.byIP.limit, s.ui.window))
+		}
 		form.Error = signInFailed
 		s.page(w, r, http.StatusUnauthorized, views.Page{Title: "Sign in"}, views.SignIn(form))
+		return
+	}
+	if user.Disabled {
+		// Said only to whoever knows the password: it is no news to them that the account exists.
+		s.auditAs(r, actor, db.AuditSignInFailed, target, "the user is disabled")
+		form.Error = "This account is disabled. Ask an admin to enable it."
+		s.page(w, r, http.StatusForbidden, views.Page{Title: "Sign in"}, views.SignIn(form))
 		return
 	}
 
@@ -128,7 +149,12 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger().Info("signed in", "user_id", user.ID, "request_id", requestID(r.Context()))
-	http.Redirect(w, r, localPath(form.Next), http.StatusSeeOther)
+	s.auditAs(r, actor, db.AuditSignIn, target, "role "+string(user.Role))
+	next := localPath(form.Next)
+	if user.MustChangePassword {
+		next = passwordPath
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // signOut ends the session on the server, so the cookie is dead even if a copy is kept.
@@ -138,6 +164,9 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		if err := s.DB.DeleteSession(r.Context(), sid); err != nil {
 			s.uiFail(w, r, err)
 			return
+		}
+		if u, ok := currentUser(r.Context()); ok {
+			s.audit(r, db.AuditSignOut, userTarget(u.ID), "")
 		}
 	}
 	clear(sess.cookie.Values)
@@ -166,6 +195,9 @@ func (l *failureLimit) limited(key string) bool {
 func (l *failureLimit) fail(w http.ResponseWriter, r *http.Request, key string) {
 	l.rl.OnLimit(w, r, key)
 }
+
+// accountKey is what the per-account sign-in limit counts an email under.
+func accountKey(email string) string { return strings.ToLower(email) }
 
 // clientIP is the address the request came from. Forwarding headers are not trusted: a
 // client could set them to escape the per-address limit.

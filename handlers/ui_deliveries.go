@@ -161,6 +161,7 @@ func (s *Server) retryDeliveryForm(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.audit(r, db.AuditDeliveryRetry, deliveryTarget(id), retrySummary(d))
 	if !isHTMX(r) {
 		s.flash(w, r, "Retry scheduled: one attempt is being made now.")
 		http.Redirect(w, r, "/deliveries/"+id, http.StatusSeeOther)

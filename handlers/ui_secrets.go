@@ -54,6 +54,7 @@ func (s *Server) rotateSecretForm(w http.ResponseWriter, r *http.Request) {
 		var ws db.WebhookSecrets
 		ws, err = s.DB.RotateSecret(r.Context(), wh.ID, rot.Secret, rot.GracePeriod)
 		if err == nil {
+			s.audit(r, db.AuditSecretRotate, webhookTarget(wh.ID), rotationSummary(req.Secret != nil, rot.GracePeriod))
 			// Back to the webhook page, where the new secret is hidden until revealed and the
 			// old ones are listed by expiry: a reload there cannot rotate a second time.
 			msg := "Secret rotated: deliveries are signed with the new secret from now on. Reveal it below and give it to the receiver"

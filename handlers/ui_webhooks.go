@@ -98,6 +98,7 @@ func (s *Server) createWebhookForm(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.audit(r, db.AuditWebhookCreate, webhookTarget(wh.ID), webhookSummary(wh))
 	s.flash(w, r, "Webhook created. Reveal its signing secret below to set up the receiver.")
 	redirect(w, r, "/webhooks/"+wh.ID)
 }
@@ -138,9 +139,22 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	// The page without JavaScript reveals the secret with ?reveal=1: as the reveal route,
+	// that needs an admin, and is recorded first.
+	reveal := r.URL.Query().Get("reveal") == "1"
+	if reveal {
+		if p, _ := principalOf(ctx); !p.Role.Allows(db.RoleAdmin) {
+			s.forbidden(w, r, p, db.RoleAdmin)
+			return
+		}
+		if err := s.auditRead(r, db.AuditSecretReveal, webhookTarget(wh.ID), "revealed in the UI"); err != nil {
+			s.uiFail(w, r, err)
+			return
+		}
+	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Webhook " + wh.URL, Nav: "webhooks"}, views.WebhookPage(views.WebhookData{
 		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed, Recent: recent, OldSecrets: secrets.Old,
-		RevealSecret: r.URL.Query().Get("reveal") == "1", Now: s.now(),
+		RevealSecret: reveal, Now: s.now(),
 	}))
 }
 
@@ -152,6 +166,10 @@ func (s *Server) webhookSecret(w http.ResponseWriter, r *http.Request) {
 	}
 	if !isHTMX(r) {
 		http.Redirect(w, r, "/webhooks/"+wh.ID+"?reveal=1", http.StatusSeeOther)
+		return
+	}
+	if err := s.auditRead(r, db.AuditSecretReveal, webhookTarget(wh.ID), "revealed in the UI"); err != nil {
+		s.uiFail(w, r, err)
 		return
 	}
 	s.fragment(w, r, http.StatusOK, views.Secret(wh, true))
@@ -180,12 +198,14 @@ func (s *Server) updateWebhookForm(w http.ResponseWriter, r *http.Request) {
 		s.page(w, r, http.StatusUnprocessableEntity, views.Page{Title: "Edit webhook", Nav: "webhooks"}, views.WebhookFormPage(f))
 		return
 	}
-	if _, err := s.DB.UpdateWebhook(r.Context(), wh.ID, db.WebhookUpdate{
+	after, err := s.DB.UpdateWebhook(r.Context(), wh.ID, db.WebhookUpdate{
 		URL: &f.URL, Description: &f.Description, EventTypes: patterns, Enabled: &f.Enabled,
-	}); err != nil {
+	})
+	if err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.auditWebhookEdit(r, wh, after)
 	s.flash(w, r, "Webhook saved.")
 	redirect(w, r, "/webhooks/"+wh.ID)
 }
@@ -204,10 +224,12 @@ func (s *Server) setWebhookEnabled(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, &uiError{http.StatusBadRequest, "Bad request", "enabled must be true or false."})
 		return
 	}
-	if _, err := s.DB.UpdateWebhook(r.Context(), wh.ID, db.WebhookUpdate{Enabled: &on}); err != nil {
+	after, err := s.DB.UpdateWebhook(r.Context(), wh.ID, db.WebhookUpdate{Enabled: &on})
+	if err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.auditEnabled(r, wh, after)
 	if on {
 		s.flash(w, r, "Webhook enabled. Deliveries that were waiting are sent now.")
 	} else {
@@ -228,6 +250,7 @@ func (s *Server) sendTestEvent(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.audit(r, db.AuditWebhookTest, webhookTarget(wh.ID), "test event "+d.EventID+"; delivery "+d.ID)
 	if !isHTMX(r) {
 		s.flash(w, r, "Test event sent.")
 		http.Redirect(w, r, "/deliveries/"+d.ID, http.StatusSeeOther)
@@ -267,11 +290,15 @@ func (s *Server) confirmDeleteWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteWebhookForm(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if err := s.DB.DeleteWebhook(r.Context(), id); err != nil {
+	wh, ok := s.findWebhook(w, r)
+	if !ok {
+		return
+	}
+	if err := s.DB.DeleteWebhook(r.Context(), wh.ID); err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.audit(r, db.AuditWebhookDelete, webhookTarget(wh.ID), webhookSummary(wh))
 	s.flash(w, r, "Webhook deleted.")
 	redirect(w, r, "/webhooks")
 }
@@ -300,6 +327,7 @@ func (s *Server) retryFailedForm(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	s.audit(r, db.AuditWebhookRetryFailed, webhookTarget(id), retriedSummary(n))
 	s.flash(w, r, fmt.Sprintf("Retried %s.", countNoun(n, "failed delivery", "failed deliveries")))
 	redirect(w, r, "/webhooks/"+id)
 }

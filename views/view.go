@@ -20,6 +20,9 @@ type NavItem struct {
 	Key   string // Page.Nav of the pages under this entry
 	Label string
 	Href  string
+	// Least is the role the page needs (the rule of its route); the entry is hidden from
+	// roles below it. Empty: every signed-in user.
+	Least db.Role
 }
 
 // Nav is the top navigation, in order.
@@ -29,14 +32,29 @@ var Nav = []NavItem{
 	{Key: "deliveries", Label: "Deliveries", Href: "/deliveries"},
 	{Key: "events", Label: "Events", Href: "/events"},
 	{Key: "alerts", Label: "Alerts", Href: "/alerts"},
+	{Key: "users", Label: "Users", Href: "/users", Least: db.RoleAdmin},
+	{Key: "api-keys", Label: "API keys", Href: "/api-keys", Least: db.RoleAdmin},
+	{Key: "audit-log", Label: "Audit log", Href: "/audit-log", Least: db.RoleAdmin},
+}
+
+// navFor is the navigation a role sees.
+func navFor(r db.Role) []NavItem {
+	var out []NavItem
+	for _, item := range Nav {
+		if item.Least == "" || r.Allows(item.Least) {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // Page is what the layout needs to frame a page.
 type Page struct {
 	Title string
-	Nav   string // key of the active NavItem
-	User  string // the signed-in admin's email; empty shows no navigation
-	Flash string // a one-time message from the previous action
+	Nav   string  // key of the active NavItem
+	User  string  // the signed-in user's email; empty shows no navigation
+	Role  db.Role // the signed-in user's role
+	Flash string  // a one-time message from the previous action
 	Now   time.Time
 }
 

@@ -41,6 +41,7 @@ func commands() []command {
 				return runListen(ctx, args, p.getenv, p.stdout, p.stderr)
 			}},
 		{name: "admin", summary: "manage the admins of the web UI", sub: adminCommands()},
+		{name: "user", summary: "manage the users of the web UI and their roles", sub: userCommands()},
 		{name: "backup", summary: "write a consistent copy of the live SQLite database to a new file", run: runBackup},
 		{name: "migrate-store", summary: "copy a SQLite database into an empty PostgreSQL database", run: runMigrateStore},
 		{name: "version", summary: "print the version, the commit and the Go version it was built with", run: runVersion},

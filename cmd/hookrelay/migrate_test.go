@@ -49,6 +49,17 @@ func TestMigrateStore(t *testing.T) {
 	require.NoError(t, err)
 	setting, err := src.Setting(ctx, "session_key", []byte("k"))
 	require.NoError(t, err)
+	viewer, err := src.AddUser(ctx, db.NewUser{Email: "viewer@example.com", PasswordHash: "$2a$04$v", Role: db.RoleViewer, MustChangePassword: true})
+	require.NoError(t, err)
+	off := true
+	viewer, err = src.UpdateUser(ctx, viewer.ID, db.UserUpdate{Disabled: &off})
+	require.NoError(t, err)
+	keySecret := db.NewAPIKeySecret()
+	apiKey, err := src.CreateAPIKey(ctx, db.NewAPIKey{Name: "ci", Role: db.RoleIngest, Hash: db.HashToken(keySecret), ExpiresAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	audit, err := src.AppendAudit(ctx, db.NewAuditRecord{Actor: db.SystemActor, Action: db.AuditWebhookDisable,
+		Target: db.AuditTarget{Kind: db.TargetWebhook, ID: bad.ID}, Summary: "failing"})
+	require.NoError(t, err)
 	require.NoError(t, src.Close())
 
 	target := pgtest.EmptyURL(t)
@@ -109,6 +120,15 @@ func TestMigrateStore(t *testing.T) {
 	gotSetting, err := to.Setting(ctx, "session_key", []byte("other"))
 	require.NoError(t, err)
 	assert.Equal(t, setting, gotSetting)
+	gotViewer, err := to.FindUser(ctx, viewer.ID)
+	require.NoError(t, err)
+	assert.Equal(t, viewer, gotViewer, "roles, disabled and must-change-password move too")
+	gotKey, err := to.FindAPIKeyByHash(ctx, db.HashToken(keySecret))
+	require.NoError(t, err, "an API key keeps working after the move")
+	assert.Equal(t, apiKey, gotKey)
+	gotAudit, _, err := to.ListAudit(ctx, db.AuditFilter{})
+	require.NoError(t, err)
+	assert.Equal(t, []db.AuditRecord{audit}, gotAudit, "the audit log moves with the rest")
 
 	// Pending work goes on from the new store, and new rows do not collide with copied ids.
 	claimed, err := to.ClaimDue(ctx, []db.ClaimRequest{{WebhookID: ok.ID, Limit: 10}}, time.Minute)

@@ -199,14 +199,19 @@ func TestNothingSecretIsLogged(t *testing.T) {
 	require.Equal(t, 200, s.call(t, "POST", "/api/v1/webhooks/"+wh.ID+"/secret/rotate", admin, "", &rotated))
 	require.Equal(t, 202, s.call(t, "POST", "/api/v1/events", ingest, `{"eventType":"a.b","data":{}}`, nil))
 	h := <-got
-	require.Equal(t, 401, s.call(t, "GET", "/api/v1/webhooks", ingest, "", nil))
+	require.Equal(t, 403, s.call(t, "GET", "/api/v1/webhooks", ingest, "", nil))
+	require.Equal(t, 401, s.call(t, "GET", "/api/v1/webhooks", "hrk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "", nil))
+	var apiKey struct{ Key string }
+	require.Equal(t, 201, s.call(t, "POST", "/api/v1/api-keys", admin, `{"name":"ci","role":"viewer"}`, &apiKey))
+	require.Equal(t, 200, s.call(t, "GET", "/api/v1/webhooks", apiKey.Key, "", nil))
+	require.Equal(t, 403, s.call(t, "POST", "/api/v1/events", apiKey.Key, `{"eventType":"a.b","data":{}}`, nil))
 	require.Equal(t, 400, s.call(t, "POST", "/api/v1/webhooks/"+wh.ID+"/secret/rotate", admin, `{"secret":"`+rotated.Secret+`"}`, nil))
 	require.NoError(t, s.stop())
 
 	out := s.out.String()
 	require.Contains(t, out, "http request", "the output holds the request log")
 	for name, secret := range map[string]string{
-		"admin token": admin, "ingest token": ingest, "encryption key": key,
+		"admin token": admin, "ingest token": ingest, "encryption key": key, "api key": apiKey.Key,
 		"first secret": wh.Secret, "first key": strings.TrimPrefix(wh.Secret, "whsec_"),
 		"rotated secret": rotated.Secret, "rotated key": strings.TrimPrefix(rotated.Secret, "whsec_"),
 		"signature": strings.Fields(h.Get("webhook-signature"))[0],
@@ -245,5 +250,6 @@ func TestRunWithTokensFromFiles(t *testing.T) {
 	s := startCapturing(t, []string{"--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "h.db")}, e)
 	assert.Equal(t, 202, s.call(t, "POST", "/api/v1/events", ingest, `{"eventType":"a.b","data":{}}`, nil))
 	assert.Equal(t, 200, s.call(t, "GET", "/api/v1/webhooks", admin, "", nil))
-	assert.Equal(t, 401, s.call(t, "GET", "/api/v1/webhooks", ingest, "", nil), "each token opens only its own routes")
+	assert.Equal(t, 403, s.call(t, "GET", "/api/v1/webhooks", ingest, "", nil), "the ingest token opens only the ingest routes")
+	assert.Equal(t, 401, s.call(t, "GET", "/api/v1/webhooks", ingest+"x", "", nil))
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -122,6 +121,13 @@ func createFirstAdmin(ctx context.Context, cfg Config, store store, logger *slog
 	}
 	if created {
 		logger.Info("created the first admin from HOOKRELAY_ADMIN_EMAIL", "email", cfg.AdminEmail)
+		u, err := store.FindUserByEmail(ctx, cfg.AdminEmail)
+		if err != nil {
+			return err
+		}
+		_, err = store.AppendAudit(ctx, db.NewAuditRecord{Actor: db.Actor{Kind: db.ActorCommand, Name: "HOOKRELAY_ADMIN_EMAIL"},
+			Action: db.AuditUserCreate, Target: db.AuditTarget{Kind: db.TargetUser, ID: u.ID}, Summary: "email " + u.Email + "; role admin; the first admin"})
+		return err
 	}
 	return nil
 }
@@ -141,63 +147,13 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 const adminCreateUsage = `Usage: hookrelay admin create --email E [--db FILE|URL] [--password-cost N]
 
 Adds an admin of the web UI to the database, which need not be in use by a running server.
+It is "hookrelay user create --role admin".
 The password is read from standard input (its first line) or, on a terminal, asked twice.
 `
 
-// runAdminCreate is `hookrelay admin create --email E`: it adds an admin, reading the
-// password from standard input (one line) or, on a terminal, from a prompt asked twice.
+// runAdminCreate is `hookrelay admin create --email E`: user create with the role admin.
 func runAdminCreate(ctx context.Context, args []string, p process) error {
-	fs := flag.NewFlagSet("hookrelay admin create", flag.ContinueOnError)
-	email := fs.String("email", "", "the admin's email (required)")
-	dbDefault := "hookrelay.db"
-	if v := p.getenv("HOOKRELAY_DB"); v != "" {
-		dbDefault = v
-	}
-	dbPath := fs.String("db", dbDefault, "the store: a SQLite file or a postgres:// URL (HOOKRELAY_DB)")
-	costDefault := "10"
-	if v := p.getenv("HOOKRELAY_PASSWORD_COST"); v != "" {
-		costDefault = v
-	}
-	costFlag := fs.String("password-cost", costDefault, "bcrypt cost of the password hash (HOOKRELAY_PASSWORD_COST)")
-	if err := parseFlags(fs, args, adminCreateUsage, p.stdout); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q (see 'hookrelay admin create --help')", fs.Arg(0))}
-	}
-	var cost int
-	if err := passwordCost(&cost, *costFlag); err != nil {
-		return fmt.Errorf("invalid --password-cost: %w", err)
-	}
-	if err := handlers.ValidateEmail(*email); err != nil {
-		return fmt.Errorf("invalid --email: %w", err)
-	}
-	password, err := readPassword(p.stdin, p.stderr)
-	if err != nil {
-		return err
-	}
-	hash, err := handlers.HashPassword(password, cost)
-	if err != nil {
-		return fmt.Errorf("invalid password: %w", err)
-	}
-	key, err := encryptionKey(p.getenv, p.getenv(encryptionKeyEnv+"_FILE"))
-	if err != nil {
-		return err
-	}
-	store, err := openStore(ctx, *dbPath, storeOptions{EncryptionKey: key})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	u, err := store.CreateUser(ctx, *email, hash)
-	if errors.Is(err, db.ErrUserExists) {
-		return fmt.Errorf("an admin with the email %s already exists", *email)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(p.stdout, "created admin %s (%s)\n", u.Email, u.ID)
-	return nil
+	return createUserCommand(ctx, "hookrelay admin create", adminCreateUsage, args, p, db.RoleAdmin)
 }
 
 // readPassword prompts twice on a terminal, and otherwise reads the first line of stdin.

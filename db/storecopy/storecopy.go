@@ -1,6 +1,6 @@
 // Package storecopy moves a hookrelay database from SQLite to PostgreSQL, table by table:
 // webhooks (with their encrypted secrets and old secrets), events, deliveries, attempts,
-// users, sessions, settings and alerts, so that a team that started on SQLite keeps its
+// users, sessions, settings, alerts, API keys and the audit log, so that a team that started on SQLite keeps its
 // history and its pending work. Both stores keep the same tables and columns (times as unix
 // milliseconds), so a row moves as it is; only booleans change representation. It is the
 // one place that knows both schemas at once, and it runs SQL of its own: the stores stay
@@ -24,6 +24,7 @@ var Tables = []string{
 	"webhooks", "webhook_old_secrets", "events", "deliveries", "attempts",
 	"users", "sessions", "settings",
 	"alerts", "alert_failures", "alert_streaks",
+	"api_keys", "audit_log",
 }
 
 // ErrTargetNotEmpty is returned when the target already holds data: a copy into it would mix

@@ -91,6 +91,11 @@ type Store interface {
 
 	// Users and sessions.
 	CreateUser(ctx context.Context, email, passwordHash string) (db.User, error)
+	AddUser(ctx context.Context, n db.NewUser) (db.User, error)
+	FindUser(ctx context.Context, id string) (db.User, error)
+	ListUsers(ctx context.Context) ([]db.User, error)
+	UpdateUser(ctx context.Context, id string, u db.UserUpdate) (db.User, error)
+	DeleteUser(ctx context.Context, id string) error
 	CreateFirstUser(ctx context.Context, email, passwordHash string) (bool, error)
 	FindUserByEmail(ctx context.Context, email string) (db.User, error)
 	ListUserEmails(ctx context.Context) ([]string, error)
@@ -99,6 +104,18 @@ type Store interface {
 	FindSession(ctx context.Context, id string) (db.Session, error)
 	TouchSession(ctx context.Context, id string) error
 	DeleteSession(ctx context.Context, id string) error
+
+	// API keys.
+	CreateAPIKey(ctx context.Context, n db.NewAPIKey) (db.APIKey, error)
+	ListAPIKeys(ctx context.Context) ([]db.APIKey, error)
+	FindAPIKey(ctx context.Context, id string) (db.APIKey, error)
+	FindAPIKeyByHash(ctx context.Context, hash string) (db.APIKey, error)
+	DeleteAPIKey(ctx context.Context, id string) error
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+
+	// The audit log.
+	AppendAudit(ctx context.Context, n db.NewAuditRecord) (db.AuditRecord, error)
+	ListAudit(ctx context.Context, f db.AuditFilter) ([]db.AuditRecord, string, error)
 }
 
 var _ dbtest.Store = Store(nil) // the fixture builders work on every store
@@ -160,6 +177,9 @@ func Run(t *testing.T, h Harness) {
 			{"alerts", alertTests()},
 			{"users", userTests()},
 			{"sessions", sessionTests()},
+			{"roles", roleTests()},
+			{"apikeys", apiKeyTests()},
+			{"audit", auditTests()},
 			{"settings", settingTests()},
 			{"stats", statsTests()},
 			{"leases", leaseTests()},

@@ -141,4 +141,15 @@ func testListUserEmails(t *testing.T, h Harness) {
 	emails, err = store.ListUserEmails(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"zoe@example.com", "adam@example.com", "mia@example.com"}, emails, "oldest account first")
+
+	// Alerts go to the people who can act on them: enabled operators and admins.
+	addUser(t, store, "viewer@example.com", db.RoleViewer)
+	op := addUser(t, store, "op@example.com", db.RoleOperator)
+	off := addUser(t, store, "off@example.com", db.RoleOperator)
+	disabled := true
+	_, err = store.UpdateUser(ctx, off.ID, db.UserUpdate{Disabled: &disabled})
+	require.NoError(t, err)
+	emails, err = store.ListUserEmails(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"zoe@example.com", "adam@example.com", "mia@example.com", op.Email}, emails)
 }

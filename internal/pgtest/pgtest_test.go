@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -22,7 +23,9 @@ func TestEachTestHasItsOwnDatabase(t *testing.T) {
 	t.Run("migrated", func(t *testing.T) {
 		migrated = pgtest.URL(t)
 		assert.NotEqual(t, migrated, pgtest.URL(t))
-		assert.Equal(t, 1, query(t, migrated, `SELECT count(*) FROM schema_migrations`))
+		files, err := filepath.Glob("../../db/postgres/migrations/*.sql")
+		require.NoError(t, err)
+		assert.Equal(t, len(files), query(t, migrated, `SELECT count(*) FROM schema_migrations`), "every migration applied")
 	})
 	t.Run("empty", func(t *testing.T) {
 		empty := pgtest.EmptyURL(t)
