@@ -127,7 +127,7 @@ func TestServerServesMetricsOnBothAddresses(t *testing.T) {
 	code, _ = get(t, url+"/metrics", "")
 	assert.Equal(t, http.StatusUnauthorized, code)
 	code, _ = get(t, url+"/metrics", e["HOOKRELAY_INGEST_TOKEN"])
-	assert.Equal(t, http.StatusUnauthorized, code)
+	assert.Equal(t, http.StatusForbidden, code, "the ingest token's role does not read")
 	for _, tok := range []string{e["HOOKRELAY_ADMIN_TOKEN"], e["HOOKRELAY_METRICS_TOKEN"]} {
 		code, body = get(t, url+"/metrics", tok)
 		assert.Equal(t, http.StatusOK, code)
