@@ -119,8 +119,12 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	if !r.verified {
 		r.verified = true
-		if webhook.Verify([]string{r.secret}, id, req.Header.Get(webhook.HeaderTimestamp),
-			req.Header.Get(webhook.HeaderSignature), buf.Bytes(), now, webhook.DefaultTolerance) != nil {
+		v, err := webhook.NewVerifier(r.secret)
+		if err == nil {
+			v.Now = func() time.Time { return now }
+			err = v.Verify(req.Header, buf.Bytes())
+		}
+		if err != nil {
 			r.badSig++
 		}
 	}

@@ -146,7 +146,7 @@ var (
 	// ErrNoMatchingSig: no v1 signature in the header matches the body under any secret
 	// (wrong secret, or a body changed on the way, e.g. parsed and re-encoded).
 	ErrNoMatchingSig = errors.New("webhook: no matching signature")
-	// ErrNoSecrets: Verify was given no valid secret to check with.
+	// ErrNoSecrets: NewVerifier was given no secret to check with.
 	ErrNoSecrets = errors.New("webhook: no valid secret to verify with")
 )
 
@@ -154,20 +154,10 @@ var (
 // direction, the Standard Webhooks default.
 const DefaultTolerance = 5 * time.Minute
 
-// Verify checks a request's headers against body and the given secrets. The timestamp must
-// be within tolerance of now, in both directions, which is what rejects replays.
-// Signatures are compared in constant time. Secrets that do not parse are skipped; when none
-// is left the error is ErrNoSecrets. Verifier does the same with the secrets parsed once.
-func Verify(secrets []string, msgID, timestamp, signatures string, body []byte, now time.Time, tolerance time.Duration) error {
-	var keys [][]byte
-	for _, s := range secrets {
-		if k, err := ParseSecret(s); err == nil {
-			keys = append(keys, k)
-		}
-	}
-	return verify(keys, msgID, timestamp, signatures, body, now, tolerance)
-}
-
+// verify checks a delivery's three headers against body under keys: the timestamp must be
+// within tolerance of now in both directions (which is what rejects replays), and signatures
+// are compared in constant time. Verifier.Verify is its only public door, so a receiver parses
+// its secrets once and cannot mix up seven positional arguments.
 func verify(keys [][]byte, msgID, timestamp, signatures string, body []byte, now time.Time, tolerance time.Duration) error {
 	var missing []string
 	for _, h := range []struct{ name, value string }{
