@@ -130,7 +130,7 @@ func SignatureHeader(keys [][]byte, msgID string, timestamp int64, body []byte) 
 	return strings.Join(sigs, " ")
 }
 
-// Errors returned by Verify and Verifier.Verify. Use errors.Is: the errors returned wrap
+// Errors returned by Verifier.Verify and Verifier.Middleware. Use errors.Is: the errors returned wrap
 // these with details (how old a timestamp was, which header is missing).
 var (
 	// ErrMissingHeaders: webhook-id, webhook-timestamp or webhook-signature is absent or empty.
