@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"syscall"
+	"time"
 
 	"github.com/hookrelay/hookrelay/guard"
 )
@@ -30,6 +31,8 @@ type Outcome struct {
 	StatusCode int    // 0 when no response came back
 	ErrorClass string // set when StatusCode is 0
 	Message    string
+	// RetryAfter is the delay a 429 or 503 answer asked for with Retry-After; 0 if none.
+	RetryAfter time.Duration
 }
 
 // OK reports whether the receiver accepted the delivery (2xx).

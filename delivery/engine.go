@@ -477,7 +477,11 @@ func (e *Engine) attempt(ctx context.Context, c db.Claim) (res db.AttemptResult)
 	out := e.send(ctx, c, start, &res)
 	res.StatusCode, res.ErrorClass, res.ErrorMessage = out.StatusCode, out.ErrorClass, out.Message
 	res.Duration = time.Since(start)
-	res.Next, res.NextAt = e.o.Policy.Next(c.Attempts+1, out.OK(), c.Manual, time.Now())
+	now := time.Now()
+	res.Next, res.NextAt = e.o.Policy.Next(c.Attempts+1, out.OK(), c.Manual, now)
+	if res.Next == db.StatePending {
+		res.NextAt = e.o.Policy.Defer(res.NextAt, out.RetryAfter, now)
+	}
 	return res
 }
 
@@ -521,5 +525,9 @@ func (e *Engine) send(ctx context.Context, c db.Claim, start time.Time, res *db.
 		out.StatusCode = resp.StatusCode
 		return out
 	}
-	return Outcome{StatusCode: resp.StatusCode}
+	out := Outcome{StatusCode: resp.StatusCode}
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		out.RetryAfter, _ = RetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	}
+	return out
 }

@@ -678,3 +678,59 @@ func verifySignature(secret, id, timestamp, signature string, body []byte, now t
 	h.Set(webhook.HeaderSignature, signature)
 	return v.Verify(h, body)
 }
+
+// A receiver that answers 429 or 503 with Retry-After gets its next attempt no sooner than
+// it asked (up to the cap), and the answered attempt is counted like any other; any other
+// status's Retry-After is not a request to wait.
+func TestDeliverHonoursRetryAfter(t *testing.T) {
+	t.Parallel()
+	far := time.Now().Add(30 * 24 * time.Hour).UTC().Format(http.TimeFormat)
+	cases := []struct {
+		name       string
+		status     int
+		retryAfter string
+		wantDelay  time.Duration // 0: retried on the (1 ms) schedule
+	}{
+		{"503 with seconds", http.StatusServiceUnavailable, "3600", time.Hour},
+		{"429 with a date past the cap", http.StatusTooManyRequests, far, 2 * time.Hour},
+		{"500 is retried on the schedule", http.StatusInternalServerError, "3600", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			store := dbtest.New(t)
+			rc := newReceiver(t, func(n int, w http.ResponseWriter, _ *http.Request) {
+				if n > 1 {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				w.Header().Set("Retry-After", c.retryAfter)
+				w.WriteHeader(c.status)
+			})
+			wh := dbtest.Webhook(t, store, rc.URL)
+			dbtest.Event(t, store, "a.b", 1)
+			o := options(t, time.Millisecond, time.Millisecond)
+			o.Policy.RetryAfterMax = 2 * time.Hour
+
+			before := time.Now()
+			r := runEngine(t, delivery.NewEngine(store, o))
+			if c.wantDelay == 0 {
+				rc.wait(t, 2)
+				r.stop(t)
+				assert.Equal(t, db.StateSucceeded, only(t, dbtest.Deliveries(t, store, wh.ID)).State)
+				return
+			}
+			rc.wait(t, 1)
+			r.stop(t)
+			after := time.Now()
+			d := only(t, dbtest.Deliveries(t, store, wh.ID))
+			assert.Equal(t, db.StatePending, d.State)
+			assert.Equal(t, 1, d.Attempts, "waiting uses no extra attempt")
+			assert.False(t, d.NextAttemptAt.Before(before.Add(c.wantDelay).Truncate(time.Millisecond)), "next attempt %v is sooner than asked", d.NextAttemptAt)
+			assert.False(t, d.NextAttemptAt.After(after.Add(c.wantDelay)), "next attempt %v is later than asked or the cap", d.NextAttemptAt)
+			as := dbtest.Attempts(t, store, d.ID)
+			require.Len(t, as, 1)
+			assert.Equal(t, c.status, as[0].StatusCode)
+		})
+	}
+}

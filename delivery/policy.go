@@ -2,7 +2,10 @@ package delivery
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +25,9 @@ type Policy struct {
 	Jitter float64
 	// Rand returns a number in [0, 1). Nil means math/rand/v2.
 	Rand func() float64
+	// RetryAfterMax caps how long a receiver's Retry-After may push the next attempt out, so
+	// a receiver asking for a year cannot park a delivery for a year. 0 ignores Retry-After.
+	RetryAfterMax time.Duration
 }
 
 // Next returns the delivery's state after an attempt: attempt is its number among scheduled
@@ -35,6 +41,43 @@ func (p Policy) Next(attempt int, ok, manual bool, now time.Time) (db.State, tim
 		return db.StateFailed, time.Time{}
 	}
 	return db.StatePending, now.Add(p.delay(p.Schedule[attempt-1]))
+}
+
+// Defer moves a pending delivery's next attempt out to the time the receiver asked for with
+// Retry-After (asked after now, capped at RetryAfterMax) when that is later than the
+// schedule's time. It never moves an attempt earlier and never adds one: the schedule still
+// counts the attempt that was answered, as Standard Webhooks senders do.
+func (p Policy) Defer(next time.Time, asked time.Duration, now time.Time) time.Time {
+	if next.IsZero() || asked <= 0 || p.RetryAfterMax <= 0 {
+		return next
+	}
+	if at := now.Add(min(asked, p.RetryAfterMax)); at.After(next) {
+		return at
+	}
+	return next
+}
+
+// RetryAfter reads a Retry-After header (delta-seconds or an HTTP-date) as a delay from
+// now. It reports false for a missing, malformed or past value: such an answer is retried
+// on the schedule.
+func RetryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
+		// Beyond this a delay overflows time.Duration; the cap applies long before.
+		const most = int64(math.MaxInt64 / int64(time.Second))
+		if secs <= 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, most)) * time.Second, true
+	}
+	t, err := http.ParseTime(h)
+	if err != nil || !t.After(now) {
+		return 0, false
+	}
+	return t.Sub(now), true
 }
 
 // MaxAttempts is how many scheduled attempts a delivery gets: one more than the delays.

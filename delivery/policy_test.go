@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -138,4 +139,45 @@ func TestParseSchedule(t *testing.T) {
 			assert.Equal(t, got, again, "FormatSchedule is the inverse")
 		})
 	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		header string
+		want   time.Duration
+		ok     bool
+	}{
+		{"120", 2 * time.Minute, true},
+		{" 5 ", 5 * time.Second, true},
+		{"Sun, 01 Mar 2026 13:00:00 GMT", time.Hour, true},
+		{"Sunday, 01-Mar-26 12:00:30 GMT", 30 * time.Second, true}, // RFC 850, still valid HTTP
+		{"99999999999999999999", 0, false},                         // not an int64: not a date either
+		{"9223372036854775807", time.Duration(math.MaxInt64/int64(time.Second)) * time.Second, true},
+		{"", 0, false},
+		{"0", 0, false},
+		{"-5", 0, false},
+		{"soon", 0, false},
+		{"Sun, 01 Mar 2026 11:00:00 GMT", 0, false}, // in the past
+	}
+	for _, c := range cases {
+		got, ok := delivery.RetryAfter(c.header, now)
+		assert.Equal(t, c.ok, ok, "%q", c.header)
+		assert.Equal(t, c.want, got, "%q", c.header)
+	}
+}
+
+func TestPolicyDeferTakesTheLaterTimeUpToTheCap(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	scheduled := now.Add(5 * time.Minute)
+	p := delivery.Policy{Schedule: delivery.DefaultSchedule, RetryAfterMax: 24 * time.Hour}
+	assert.Equal(t, now.Add(time.Hour), p.Defer(scheduled, time.Hour, now), "asked later than the schedule")
+	assert.Equal(t, scheduled, p.Defer(scheduled, time.Minute, now), "asked sooner: the schedule stands")
+	assert.Equal(t, now.Add(24*time.Hour), p.Defer(scheduled, 30*24*time.Hour, now), "capped")
+	assert.Equal(t, scheduled, p.Defer(scheduled, 0, now), "nothing asked")
+	assert.True(t, p.Defer(time.Time{}, time.Hour, now).IsZero(), "no next attempt stays none")
+	off := delivery.Policy{Schedule: delivery.DefaultSchedule}
+	assert.Equal(t, scheduled, off.Defer(scheduled, time.Hour, now), "RetryAfterMax 0 ignores Retry-After")
 }

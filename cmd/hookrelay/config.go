@@ -34,6 +34,7 @@ type Config struct {
 	EncryptionKeyFile    string
 	RetrySchedule        []time.Duration
 	RetryJitter          float64
+	RetryAfterMax        time.Duration
 	DeliveryTimeout      time.Duration
 	ResponseBodyLimit    int64
 	MaxEventBytes        int64
@@ -141,6 +142,14 @@ func settings() []setting {
 				return errors.New("want a number from 0 to 1")
 			}
 			c.RetryJitter = f
+			return nil
+		}},
+		{"retry-after-max", "24h", "longest delay a receiver's Retry-After (on a 429 or 503) may put before the next attempt; 0 ignores Retry-After", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return errors.New("want a duration of 0 or more, like 24h")
+			}
+			c.RetryAfterMax = d
 			return nil
 		}},
 		{"delivery-timeout", "15s", "time limit of one delivery attempt (connect, send, read the answer)", func(c *Config, v string) error {
