@@ -80,7 +80,8 @@ type Attempt struct {
 	ResponseTruncated bool
 	ErrorClass        string // timeout, connection, dns, tls, …; empty when a status code came back
 	ErrorMessage      string
-	Signature         string // the webhook-signature header sent
+	Signature         string        // the webhook-signature header sent
+	RetryAfter        time.Duration // what the answer asked for with Retry-After (whole seconds); 0 if nothing
 }
 
 // DeliveryFilter selects deliveries for ListDeliveries. Zero fields do not filter.

@@ -81,6 +81,7 @@ type AttemptResult struct {
 	ResponseTruncated bool
 	ErrorClass        string
 	ErrorMessage      string
+	RetryAfter        time.Duration // what a 429 or 503 asked for with Retry-After; 0 if nothing
 	Signature         string
 	// Next is the delivery's new state: StatePending (with NextAt), StateSucceeded or
 	// StateFailed.
@@ -108,4 +109,13 @@ func LeaseExpired(c Claim, claimedAt time.Time, maxAttempts int, now time.Time) 
 		r.Next, r.NextAt = StateFailed, time.Time{}
 	}
 	return r
+}
+
+// RetryAfterSeconds is how an attempt's RetryAfter is stored: whole seconds, rounded up so
+// that a wait asked for is never shown shorter than it was; 0 when nothing was asked.
+func RetryAfterSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
 }

@@ -476,6 +476,7 @@ func (e *Engine) attempt(ctx context.Context, c db.Claim) (res db.AttemptResult)
 	}()
 	out := e.send(ctx, c, start, &res)
 	res.StatusCode, res.ErrorClass, res.ErrorMessage = out.StatusCode, out.ErrorClass, out.Message
+	res.RetryAfter = out.RetryAfter
 	res.Duration = time.Since(start)
 	now := time.Now()
 	res.Next, res.NextAt = e.o.Policy.Next(c.Attempts+1, out.OK(), c.Manual, now)

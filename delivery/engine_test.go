@@ -684,16 +684,18 @@ func verifySignature(secret, id, timestamp, signature string, body []byte, now t
 // status's Retry-After is not a request to wait.
 func TestDeliverHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
-	far := time.Now().Add(30 * 24 * time.Hour).UTC().Format(http.TimeFormat)
+	farBase := time.Now()
+	far := farBase.Add(30 * 24 * time.Hour).UTC().Format(http.TimeFormat)
 	cases := []struct {
 		name       string
 		status     int
 		retryAfter string
 		wantDelay  time.Duration // 0: retried on the (1 ms) schedule
+		asked      time.Duration
 	}{
-		{"503 with seconds", http.StatusServiceUnavailable, "3600", time.Hour},
-		{"429 with a date past the cap", http.StatusTooManyRequests, far, 2 * time.Hour},
-		{"500 is retried on the schedule", http.StatusInternalServerError, "3600", 0},
+		{"503 with seconds", http.StatusServiceUnavailable, "3600", time.Hour, time.Hour},
+		{"429 with a date past the cap", http.StatusTooManyRequests, far, 2 * time.Hour, 30 * 24 * time.Hour},
+		{"500 is retried on the schedule", http.StatusInternalServerError, "3600", 0, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -731,6 +733,10 @@ func TestDeliverHonoursRetryAfter(t *testing.T) {
 			as := dbtest.Attempts(t, store, d.ID)
 			require.Len(t, as, 1)
 			assert.Equal(t, c.status, as[0].StatusCode)
+			// The attempt keeps what was asked, before the cap: an hour, or the 30 days to the
+			// date, less the time from writing the date to the attempt (whole seconds).
+			assert.LessOrEqual(t, as[0].RetryAfter, c.asked+time.Second, "recorded Retry-After")
+			assert.GreaterOrEqual(t, as[0].RetryAfter, c.asked-after.Sub(farBase)-time.Second, "recorded Retry-After")
 		})
 	}
 }

@@ -48,6 +48,7 @@ type attemptResponse struct {
 	ResponseBodyTruncated bool    `json:"responseBodyTruncated"`
 	Error                 *string `json:"error"`
 	ErrorMessage          *string `json:"errorMessage"`
+	RetryAfterSeconds     *int64  `json:"retryAfterSeconds"`
 }
 
 type deliveryListResponse struct {
@@ -94,6 +95,7 @@ func newDeliveryDetail(d db.Delivery, attempts []db.Attempt) deliveryDetail {
 			ResponseBody:          strings.ToValidUTF8(string(a.ResponseBody), "\uFFFD"),
 			ResponseBodyTruncated: a.ResponseTruncated,
 			Error:                 optional(a.ErrorClass), ErrorMessage: optional(a.ErrorMessage),
+			RetryAfterSeconds: optionalSeconds(a.RetryAfter),
 		})
 	}
 	return out
@@ -202,4 +204,12 @@ func (s *Server) retryDelivery(w http.ResponseWriter, r *http.Request) {
 
 func retrySummary(d db.Delivery) string {
 	return "webhook " + d.WebhookID + "; event " + d.EventID + " (" + d.EventType + ")"
+}
+
+// optionalSeconds maps a wait to whole seconds, or JSON null when there was none.
+func optionalSeconds(d time.Duration) *int64 {
+	if s := db.RetryAfterSeconds(d); s != 0 {
+		return &s
+	}
+	return nil
 }

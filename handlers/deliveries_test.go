@@ -37,6 +37,7 @@ type deliveryResp struct {
 		ResponseBodyTruncated bool    `json:"responseBodyTruncated"`
 		Error                 *string `json:"error"`
 		ErrorMessage          *string `json:"errorMessage"`
+		RetryAfterSeconds     *int64  `json:"retryAfterSeconds"`
 	} `json:"attempts"`
 }
 
@@ -193,10 +194,11 @@ func TestDeliveryDetailAndManualRetry(t *testing.T) {
 	e409 := assertError(t, e.admin(http.MethodPost, path+"/retry", ""), http.StatusConflict, "conflict", "")
 	assert.Contains(t, e409.Error.Message, "pending or in flight")
 
-	// The engine's first attempt fails with a 500 and a body that is not UTF-8.
+	// The engine's first attempt fails with a 503 asking to wait two minutes, and a body
+	// that is not UTF-8.
 	at := time.Date(2025, 5, 6, 7, 8, 9, 123e6, time.UTC)
 	attempt(t, e.store, wh, db.AttemptResult{
-		AttemptedAt: at, StatusCode: 500, Duration: 42 * time.Millisecond,
+		AttemptedAt: at, StatusCode: 503, Duration: 42 * time.Millisecond, RetryAfter: 2 * time.Minute,
 		ResponseBody: []byte("oops \xff"), ResponseTruncated: true, Next: db.StateFailed,
 	})
 	d = detail(e.admin(http.MethodGet, path, ""), http.StatusOK)
@@ -206,7 +208,7 @@ func TestDeliveryDetailAndManualRetry(t *testing.T) {
 	require.NotNil(t, d.LastAttemptAt)
 	assert.Equal(t, "2025-05-06T07:08:09.123Z", *d.LastAttemptAt)
 	require.NotNil(t, d.LastStatusCode)
-	assert.Equal(t, 500, *d.LastStatusCode)
+	assert.Equal(t, 503, *d.LastStatusCode)
 	require.NotNil(t, d.LastError)
 	require.Len(t, d.Attempts, 1)
 	a := d.Attempts[0]
@@ -214,12 +216,14 @@ func TestDeliveryDetailAndManualRetry(t *testing.T) {
 	assert.Equal(t, "scheduled", a.Trigger)
 	assert.Equal(t, "2025-05-06T07:08:09.123Z", a.AttemptedAt)
 	require.NotNil(t, a.StatusCode)
-	assert.Equal(t, 500, *a.StatusCode)
+	assert.Equal(t, 503, *a.StatusCode)
 	assert.Equal(t, int64(42), a.DurationMS)
 	assert.Equal(t, "oops \uFFFD", a.ResponseBody)
 	assert.True(t, a.ResponseBodyTruncated)
 	assert.Nil(t, a.Error)
 	assert.Nil(t, a.ErrorMessage)
+	require.NotNil(t, a.RetryAfterSeconds)
+	assert.Equal(t, int64(120), *a.RetryAfterSeconds)
 
 	// A manual retry answers 202 with the delivery pending again, history kept.
 	d = detail(e.admin(http.MethodPost, path+"/retry", ""), http.StatusAccepted)
@@ -243,6 +247,7 @@ func TestDeliveryDetailAndManualRetry(t *testing.T) {
 	assert.Nil(t, a.StatusCode)
 	assert.Equal(t, int64(15000), a.DurationMS)
 	assert.Equal(t, "", a.ResponseBody)
+	assert.Nil(t, a.RetryAfterSeconds, "nothing asked, null")
 	require.NotNil(t, a.Error)
 	assert.Equal(t, "timeout", *a.Error)
 	require.NotNil(t, a.ErrorMessage)

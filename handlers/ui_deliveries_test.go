@@ -26,7 +26,7 @@ func TestDeliveryDetailShowsPayloadHeadersAndEveryAttempt(t *testing.T) {
 	res, err := e.store.CreateEvents(t.Context(), []db.NewEvent{{Type: "workflow.completed", WorkflowID: "wf_42", Data: json.RawMessage(`{"status":"done","n":1}`)}})
 	require.NoError(t, err)
 	first := e.clock.Now()
-	attempt(t, e.store, wh.ID, db.AttemptResult{StatusCode: 503, ResponseBody: []byte("overloaded, try later"), ResponseTruncated: true,
+	attempt(t, e.store, wh.ID, db.AttemptResult{StatusCode: 503, RetryAfter: 120 * time.Second, ResponseBody: []byte("overloaded, try later"), ResponseTruncated: true,
 		Duration: 1234 * time.Millisecond, Signature: "v1,Zmlyc3Q=", AttemptedAt: first, Next: db.StatePending, NextAt: first.Add(time.Minute)})
 	e.clock.Add(30 * time.Second)
 	d := e.deliveriesOf(wh.ID)[0]
@@ -52,6 +52,7 @@ func TestDeliveryDetailShowsPayloadHeadersAndEveryAttempt(t *testing.T) {
 	assert.Equal(t, "2026-03-01 12:00:00 UTC (30 s ago)", text(testid(a, "attempt-time")))
 	assert.Equal(t, "overloaded, try later", testid(a, "attempt-body").Text())
 	assert.Equal(t, "truncated to 21 bytes", text(testid(a, "attempt-truncated")))
+	assert.Equal(t, "the receiver asked to wait 120 s (2m0s)", text(testid(a, "attempt-retry-after")))
 	headers := map[string]string{}
 	testid(a, "attempt-headers").Find("dt").Each(func(_ int, dt *goquery.Selection) { headers[text(dt)] = text(dt.Next()) })
 	assert.Equal(t, map[string]string{

@@ -143,6 +143,16 @@ func Duration(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + " s"
 }
 
+// Wait formats what a receiver asked for with Retry-After: seconds as sent, and a readable
+// form when that is a minute or more ("3600 s (1h0m0s)").
+func Wait(d time.Duration) string {
+	secs := db.RetryAfterSeconds(d)
+	if secs < 60 {
+		return strconv.FormatInt(secs, 10) + " s"
+	}
+	return strconv.FormatInt(secs, 10) + " s (" + (time.Duration(secs) * time.Second).String() + ")"
+}
+
 // StatusCode formats an HTTP status with its reason phrase, or a dash when none came.
 func StatusCode(code int) string {
 	if code == 0 {

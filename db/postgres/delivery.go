@@ -42,7 +42,7 @@ func (s *DB) FindDelivery(ctx context.Context, id string) (db.Delivery, error) {
 // ListAttempts returns every attempt of a delivery, first to last.
 func (s *DB) ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt, error) {
 	rows, err := s.pool.Query(ctx, `SELECT a.number, a.trigger, a.attempted_at, a.status_code, a.duration_ms,
-		a.response_body, a.response_truncated, a.error_class, a.error_message, a.signature
+		a.response_body, a.response_truncated, a.error_class, a.error_message, a.signature, a.retry_after_seconds
 		FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.public_id = $1 ORDER BY a.number`, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts of %s: %w", deliveryID, s.translate(err))
@@ -53,11 +53,11 @@ func (s *DB) ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt,
 		var (
 			a          db.Attempt
 			at, durMS  int64
-			code       *int64
+			code, wait *int64
 			class, msg *string
 		)
 		if err := rows.Scan(&a.Number, &a.Trigger, &at, &code, &durMS, &a.ResponseBody, &a.ResponseTruncated,
-			&class, &msg, &a.Signature); err != nil {
+			&class, &msg, &a.Signature, &wait); err != nil {
 			return nil, fmt.Errorf("list attempts of %s: %w", deliveryID, s.translate(err))
 		}
 		if len(a.ResponseBody) == 0 {
@@ -65,6 +65,9 @@ func (s *DB) ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt,
 		}
 		a.AttemptedAt, a.Duration = fromMillis(at), time.Duration(durMS)*time.Millisecond
 		a.StatusCode, a.ErrorClass, a.ErrorMessage = num(code), str(class), str(msg)
+		if wait != nil {
+			a.RetryAfter = time.Duration(*wait) * time.Second
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

@@ -342,6 +342,7 @@ func (t *tx) insertAttempts(results []db.AttemptResult) error {
 		bodies                 = make([][]byte, n)
 		truncated              = make([]bool, n)
 		classes, messages      = make([]*string, n), make([]*string, n)
+		waits                  = make([]*int64, n)
 	)
 	for j, i := range idx {
 		r := results[i]
@@ -349,23 +350,27 @@ func (t *tx) insertAttempts(results []db.AttemptResult) error {
 		numbers[j], triggers[j], signatures[j] = int32(r.Claim.Number()), string(r.Claim.Trigger()), safeText(r.Signature)
 		codes[j], bodies[j], truncated[j] = nullInt32(r.StatusCode), nonNil(r.ResponseBody), r.ResponseTruncated
 		classes[j], messages[j] = nullString(safeText(r.ErrorClass)), nullString(safeText(r.ErrorMessage))
+		if s := db.RetryAfterSeconds(r.RetryAfter); s != 0 {
+			waits[j] = &s
+		}
 	}
 	if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
-			response_body, response_truncated, error_class, error_message, signature)
+			response_body, response_truncated, error_class, error_message, signature, retry_after_seconds)
 		SELECT d.id, a.number, a.trigger, a.attempted_at, a.status_code, a.duration_ms, a.response_body, a.response_truncated,
-			a.error_class, a.error_message, a.signature
+			a.error_class, a.error_message, a.signature, a.retry_after_seconds
 		FROM unnest($1::bigint[], $2::int[], $3::text[], $4::bigint[], $5::int[], $6::bigint[], $7::bytea[], $8::bool[],
-			$9::text[], $10::text[], $11::text[])
+			$9::text[], $10::text[], $11::text[], $12::bigint[])
 			WITH ORDINALITY AS a(delivery_id, number, trigger, attempted_at, status_code, duration_ms, response_body,
-				response_truncated, error_class, error_message, signature, n)
+				response_truncated, error_class, error_message, signature, retry_after_seconds, n)
 		JOIN deliveries d ON d.id = a.delivery_id
 		ORDER BY a.n
 		FOR KEY SHARE OF d
 		ON CONFLICT (delivery_id, number) DO UPDATE SET trigger = excluded.trigger, attempted_at = excluded.attempted_at,
 			status_code = excluded.status_code, duration_ms = excluded.duration_ms, response_body = excluded.response_body,
 			response_truncated = excluded.response_truncated, error_class = excluded.error_class,
-			error_message = excluded.error_message, signature = excluded.signature`,
-		rowIDs, numbers, triggers, ats, codes, durations, bodies, truncated, classes, messages, signatures); err != nil {
+			error_message = excluded.error_message, signature = excluded.signature,
+			retry_after_seconds = excluded.retry_after_seconds`,
+		rowIDs, numbers, triggers, ats, codes, durations, bodies, truncated, classes, messages, signatures, waits); err != nil {
 		return fmt.Errorf("insert attempts: %w", err)
 	}
 	return nil

@@ -227,3 +227,8 @@ func fromNullMillis(n sql.NullInt64) time.Time {
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func nullInt(n int) sql.NullInt64 { return sql.NullInt64{Int64: int64(n), Valid: n != 0} }
+
+func nullRetryAfter(d time.Duration) sql.NullInt64 {
+	s := db.RetryAfterSeconds(d)
+	return sql.NullInt64{Int64: s, Valid: s != 0}
+}

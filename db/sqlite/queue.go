@@ -366,17 +366,18 @@ func (t *tx) recordAttempts(results []db.AttemptResult) (alerted bool, err error
 	for _, r := range results {
 		args = append(args, r.Claim.Row, r.Claim.Number(), string(r.Claim.Trigger()), millis(r.AttemptedAt), nullInt(r.StatusCode),
 			r.Duration.Milliseconds(), nonNil(r.ResponseBody), r.ResponseTruncated, nullString(r.ErrorClass),
-			nullString(r.ErrorMessage), r.Signature)
+			nullString(r.ErrorMessage), r.Signature, nullRetryAfter(r.RetryAfter))
 	}
-	args = padArgs(args, 11, n-len(results))
+	args = padArgs(args, 12, n-len(results))
 	if _, err := t.exec(`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms,
-		response_body, response_truncated, error_class, error_message, signature)
-		SELECT d.id, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9, a.column10, a.column11
-		FROM (`+valuesList(n, 11)+`) AS a JOIN deliveries d ON d.id = a.column1 WHERE true
+		response_body, response_truncated, error_class, error_message, signature, retry_after_seconds)
+		SELECT d.id, a.column2, a.column3, a.column4, a.column5, a.column6, a.column7, a.column8, a.column9, a.column10, a.column11, a.column12
+		FROM (`+valuesList(n, 12)+`) AS a JOIN deliveries d ON d.id = a.column1 WHERE true
 		ON CONFLICT (delivery_id, number) DO UPDATE SET trigger = excluded.trigger, attempted_at = excluded.attempted_at,
 		status_code = excluded.status_code, duration_ms = excluded.duration_ms, response_body = excluded.response_body,
 		response_truncated = excluded.response_truncated, error_class = excluded.error_class,
-		error_message = excluded.error_message, signature = excluded.signature`, args...); err != nil {
+		error_message = excluded.error_message, signature = excluded.signature,
+		retry_after_seconds = excluded.retry_after_seconds`, args...); err != nil {
 		return false, fmt.Errorf("insert attempts: %w", translate(err))
 	}
 	return t.afterAttempts(results, lastErrs, func(r db.AttemptResult) bool { return owned[lease{r.Claim.Row, r.Claim.LeaseToken}] }, now)

@@ -112,9 +112,10 @@ func testRecordAttemptsTransitions(t *testing.T, h Harness) {
 	attemptedAt := t0.Add(1500 * time.Millisecond)
 	retryAt := attemptedAt.Add(5 * time.Minute)
 	for _, tc := range []struct {
-		name   string
-		result db.AttemptResult
-		want   db.Delivery // only the fields the record sets
+		name           string
+		result         db.AttemptResult
+		want           db.Delivery   // only the fields the record sets
+		wantRetryAfter time.Duration // as the attempt keeps it
 	}{
 		{
 			name: "success",
@@ -127,6 +128,20 @@ func testRecordAttemptsTransitions(t *testing.T, h Harness) {
 			result: db.AttemptResult{StatusCode: 500, Duration: time.Second, ResponseBody: []byte("boom"), ResponseTruncated: true,
 				Signature: "v1,abc v1,def", Next: db.StatePending, NextAt: retryAt},
 			want: db.Delivery{State: db.StatePending, NextAttemptAt: retryAt, LastStatusCode: 500, LastError: "HTTP 500"},
+		},
+		{
+			name: "503 asking to wait with Retry-After",
+			result: db.AttemptResult{StatusCode: 503, Duration: time.Millisecond, Signature: "v1,abc",
+				RetryAfter: 3600 * time.Second, Next: db.StatePending, NextAt: retryAt},
+			want:           db.Delivery{State: db.StatePending, NextAttemptAt: retryAt, LastStatusCode: 503, LastError: "HTTP 503"},
+			wantRetryAfter: time.Hour,
+		},
+		{
+			name: "Retry-After from a date is kept in whole seconds, rounded up",
+			result: db.AttemptResult{StatusCode: 429, Duration: time.Millisecond, Signature: "v1,abc",
+				RetryAfter: 90*time.Second + time.Millisecond, Next: db.StatePending, NextAt: retryAt},
+			want:           db.Delivery{State: db.StatePending, NextAttemptAt: retryAt, LastStatusCode: 429, LastError: "HTTP 429"},
+			wantRetryAfter: 91 * time.Second,
 		},
 		{
 			name: "redirect is a failure",
@@ -166,6 +181,7 @@ func testRecordAttemptsTransitions(t *testing.T, h Harness) {
 				Number: 1, Trigger: db.TriggerScheduled, AttemptedAt: attemptedAt, StatusCode: r.StatusCode,
 				Duration: r.Duration, ResponseBody: r.ResponseBody, ResponseTruncated: r.ResponseTruncated,
 				ErrorClass: r.ErrorClass, ErrorMessage: r.ErrorMessage, Signature: r.Signature,
+				RetryAfter: tc.wantRetryAfter,
 			}
 			assert.Equal(t, want, as[0])
 
