@@ -43,6 +43,7 @@ type Config struct {
 	Concurrency          int
 	WebhookConcurrency   int
 	Sync                 string
+	WALLimit             int64
 	LogLevel             slog.Level
 	LogFormat            string
 	Hardening
@@ -179,6 +180,9 @@ func settings() []setting {
 			}
 			c.Sync = v
 			return nil
+		}},
+		{"wal-limit", "67108864", "SQLite: bytes the write-ahead log file is cut back to after each checkpoint, so a burst does not leave it large", func(c *Config, v string) error {
+			return positiveInt64(&c.WALLimit, v)
 		}},
 		{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 			return c.LogLevel.UnmarshalText([]byte(v))

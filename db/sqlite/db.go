@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,7 +30,14 @@ type Options struct {
 	// was set, and fails with ErrEncryptionKeyWrong for a key that does not decrypt the
 	// stored ones, or ErrEncryptionKeyRequired when they are encrypted and no key is given.
 	EncryptionKey []byte
+	// WALLimit is the size in bytes the write-ahead log is cut back to each time it starts
+	// over after a checkpoint (journal_size_limit; default DefaultWALLimit). Without it the
+	// file keeps the size of the largest burst it ever held.
+	WALLimit int64
 }
+
+// DefaultWALLimit is Options.WALLimit's default: 64 MiB.
+const DefaultWALLimit = 64 << 20
 
 // DB is hookrelay's store. It keeps two pools on one SQLite file: a single writer connection
 // fed by a group-commit loop, and a pool of read-only connections. All SQL of the
@@ -77,6 +85,9 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	if o.MaxGroup <= 0 {
 		o.MaxGroup = 256
 	}
+	if o.WALLimit <= 0 {
+		o.WALLimit = DefaultWALLimit
+	}
 	box, err := db.NewSecretBox(o.EncryptionKey)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", translate(err))
@@ -84,7 +95,8 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	// busy_timeout comes first so that the pragmas after it already wait for locks.
 	// temp_store(memory) keeps statement journals and sorts off the disk.
 	base := "file:" + escapePath(path) + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=temp_store(memory)"
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")&_pragma=temp_store(memory)" +
+		"&_pragma=journal_size_limit(" + strconv.FormatInt(o.WALLimit, 10) + ")"
 	writer, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database writer: %w", translate(err))
