@@ -2,7 +2,8 @@ package db
 
 import "time"
 
-// AlertKind says whether an alert was sent at once or collects a window's failures.
+// AlertKind says what an alert is about: failures (sent at once, or a window's digest), a
+// webhook that hookrelay disabled, or a webhook that was alerted on and delivers again.
 type AlertKind string
 
 // Alert kinds.
@@ -11,6 +12,11 @@ const (
 	AlertImmediate AlertKind = "immediate"
 	// AlertDigest reports the further failures of one window, sent when the window closes.
 	AlertDigest AlertKind = "digest"
+	// AlertWebhookDisabled reports a webhook that hookrelay disabled (Reason says why), sent
+	// at once. Its one failure is the attempt that disabled it.
+	AlertWebhookDisabled AlertKind = "webhook_disabled"
+	// AlertRecovered reports that a webhook alerted on delivers again, sent at once.
+	AlertRecovered AlertKind = "recovered"
 )
 
 // AlertState is where an alert's email is. The list is mirrored by a CHECK constraint.
@@ -44,6 +50,7 @@ const AlertFailuresListed = 20
 type Alert struct {
 	ID                 string // alr_…
 	Kind               AlertKind
+	Reason             string // what happened, for webhook_disabled and recovered; empty for failures
 	State              AlertState
 	WebhookID          string
 	WebhookURL         string

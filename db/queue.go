@@ -83,6 +83,12 @@ type AttemptResult struct {
 	ErrorMessage      string
 	RetryAfter        time.Duration // what a 429 or 503 asked for with Retry-After; 0 if nothing
 	Signature         string
+	// DisableReason, when set, disables the webhook in the same transaction, with this
+	// reason (the receiver answered 410 Gone).
+	DisableReason string
+	// DisableAfter, when positive, disables the webhook once this attempt has failed and the
+	// webhook has had no successful attempt for at least this long (HOOKRELAY_DISABLE_AFTER).
+	DisableAfter time.Duration
 	// Next is the delivery's new state: StatePending (with NextAt), StateSucceeded or
 	// StateFailed.
 	Next   State
@@ -118,4 +124,10 @@ func RetryAfterSeconds(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + time.Second - 1) / time.Second)
+}
+
+// FailedAttempt reports whether the attempt counts against its webhook for auto-disable: it
+// was not a success, and it was made (a lease that expired says nothing of the receiver).
+func FailedAttempt(r AttemptResult) bool {
+	return r.Next != StateSucceeded && r.ErrorClass != ClassLeaseExpired
 }

@@ -10,8 +10,14 @@ type Webhook struct {
 	EventTypes  []string // patterns, see MatchPattern
 	Secret      string   // whsec_…, the current one (see FindWebhookSecrets for the old ones)
 	Enabled     bool
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// DisabledReason says why hookrelay disabled the webhook (a 410 Gone answer, or failing
+	// for too long); empty when it is enabled or was disabled by hand.
+	DisabledReason string
+	// DisabledAt is when the webhook was last disabled, by hand or by hookrelay; zero while
+	// it is enabled.
+	DisabledAt time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Matches reports whether the webhook subscribes to eventType.

@@ -38,6 +38,9 @@ type Options struct {
 	// database, a safety net behind the commit notifications (default 30s).
 	ResyncInterval time.Duration
 	UserAgent      string // default "hookrelay"
+	// DisableAfter disables a webhook that has failed attempts and no successful one for
+	// this long (0: never). A 410 Gone answer disables it at once whatever this says.
+	DisableAfter time.Duration
 	// Instance names this engine among those sharing the store, for the rescuer's leader
 	// lease (default: random).
 	Instance string
@@ -483,6 +486,12 @@ func (e *Engine) attempt(ctx context.Context, c db.Claim) (res db.AttemptResult)
 	if res.Next == db.StatePending {
 		res.NextAt = e.o.Policy.Defer(res.NextAt, out.RetryAfter, now)
 	}
+	if reason, gone := Gone(out.StatusCode); gone {
+		// The receiver says it is gone for good: retrying cannot help, and the store disables
+		// the webhook with this attempt's record.
+		res.Next, res.NextAt, res.DisableReason = db.StateFailed, time.Time{}, reason
+	}
+	res.DisableAfter = e.o.DisableAfter
 	return res
 }
 

@@ -740,3 +740,56 @@ func TestDeliverHonoursRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+// A 410 fails its delivery at once and disables the webhook, so its other deliveries wait;
+// a long run of failures disables it too (issue #12 items 2 and 3; the rules on both stores
+// are in db/storetest).
+func TestDeliverGoneOrFailingDisablesTheWebhook(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name         string
+		status       int
+		disableAfter time.Duration
+		attempts     int // made before the webhook is disabled
+		reason       string
+	}{
+		{"410 Gone", http.StatusGone, 0, 1, "the receiver answered 410 Gone"},
+		{"failing for HOOKRELAY_DISABLE_AFTER", http.StatusInternalServerError, time.Millisecond, 2,
+			"no successful attempt for 1ms (HOOKRELAY_DISABLE_AFTER); last error: HTTP 500"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			store := dbtest.New(t)
+			rc := newReceiver(t, status(c.status, "bye"))
+			wh := dbtest.Webhook(t, store, rc.URL)
+			dbtest.Event(t, store, "a.b", 1)
+			if c.status == http.StatusGone {
+				dbtest.Event(t, store, "a.b", 2)
+			}
+			// One attempt at a time: the second delivery is claimed only after the first
+			// attempt's result is recorded, and by then the webhook is disabled. (Failing, the
+			// one delivery's second attempt comes at least the 1 ms schedule after its first.)
+			o := options(t, time.Millisecond, time.Millisecond, time.Millisecond)
+			o.WebhookConcurrency, o.DisableAfter = 1, c.disableAfter
+			r := runEngine(t, delivery.NewEngine(store, o))
+			rc.wait(t, c.attempts)
+			r.stop(t)
+
+			w, err := store.FindWebhook(t.Context(), wh.ID)
+			require.NoError(t, err)
+			assert.False(t, w.Enabled)
+			assert.Equal(t, c.reason, w.DisabledReason)
+			assert.Len(t, rc.reqs, c.attempts, "nothing more is sent to a disabled webhook")
+			states := map[db.State]int{}
+			for _, d := range dbtest.Deliveries(t, store, wh.ID) {
+				states[d.State]++
+			}
+			if c.status == http.StatusGone {
+				assert.Equal(t, map[db.State]int{db.StateFailed: 1, db.StatePending: 1}, states,
+					"the 410 delivery failed at once; the other waits")
+			} else {
+				assert.Equal(t, map[db.State]int{db.StatePending: 1}, states, "it waits for the webhook, attempts left")
+			}
+		})
+	}
+}

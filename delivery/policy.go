@@ -80,6 +80,16 @@ func RetryAfter(h string, now time.Time) (time.Duration, bool) {
 	return t.Sub(now), true
 }
 
+// Gone reports whether an answer with this status ends its delivery at once and disables
+// the webhook, with the reason to record: 410 Gone, which Standard Webhooks reserves for a
+// receiver that wants no more deliveries.
+func Gone(status int) (reason string, gone bool) {
+	if status != http.StatusGone {
+		return "", false
+	}
+	return "the receiver answered 410 Gone", true
+}
+
 // MaxAttempts is how many scheduled attempts a delivery gets: one more than the delays.
 func (p Policy) MaxAttempts() int { return len(p.Schedule) + 1 }
 

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"fmt"
 	"math"
+	"net/http"
 	"testing"
 	"time"
 
@@ -180,4 +181,15 @@ func TestPolicyDeferTakesTheLaterTimeUpToTheCap(t *testing.T) {
 	assert.True(t, p.Defer(time.Time{}, time.Hour, now).IsZero(), "no next attempt stays none")
 	off := delivery.Policy{Schedule: delivery.DefaultSchedule}
 	assert.Equal(t, scheduled, off.Defer(scheduled, time.Hour, now), "RetryAfterMax 0 ignores Retry-After")
+}
+
+func TestGoneEndsTheDeliveryAndDisables(t *testing.T) {
+	t.Parallel()
+	reason, gone := delivery.Gone(http.StatusGone)
+	assert.True(t, gone)
+	assert.Equal(t, "the receiver answered 410 Gone", reason)
+	for _, code := range []int{200, 404, 429, 500, 503} {
+		_, gone := delivery.Gone(code)
+		assert.False(t, gone, "%d", code)
+	}
 }

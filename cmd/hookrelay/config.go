@@ -35,6 +35,7 @@ type Config struct {
 	RetrySchedule        []time.Duration
 	RetryJitter          float64
 	RetryAfterMax        time.Duration
+	DisableAfter         time.Duration
 	DeliveryTimeout      time.Duration
 	ResponseBodyLimit    int64
 	MaxEventBytes        int64
@@ -151,6 +152,14 @@ func settings() []setting {
 				return errors.New("want a duration of 0 or more, like 24h")
 			}
 			c.RetryAfterMax = d
+			return nil
+		}},
+		{"disable-after", "120h", "disable a webhook with failed attempts and no successful one for this long, and email the administrators; 0 never does (a 410 Gone answer disables it at once)", func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return errors.New("want a duration of 0 or more, like 120h")
+			}
+			c.DisableAfter = d
 			return nil
 		}},
 		{"delivery-timeout", "15s", "time limit of one delivery attempt (connect, send, read the answer)", func(c *Config, v string) error {

@@ -22,7 +22,8 @@ func noteForAlerts(b *pgx.Batch, r db.AttemptResult, attempts int, lastErr strin
 	case r.Next == db.StateSucceeded:
 		b.Queue(`UPDATE alert_streaks SET recovered_at = $1
 			WHERE webhook_id = (SELECT webhook_id FROM deliveries WHERE id = $2) AND recovered_at IS NULL`, now, r.Claim.Row)
-	case r.Next == db.StateFailed && !r.Claim.Manual:
+	case r.Next == db.StateFailed && !r.Claim.Manual && r.DisableReason == "":
+		// A delivery that disabled its webhook is told of by the webhook_disabled alert.
 		queueAlert(b, r, attempts, lastErr, now)
 		return true
 	}
@@ -115,6 +116,13 @@ type outboxRow struct {
 // foldOne applies the no-flood rule (db.DecideFold) to one failure and returns the alert it
 // belongs to, with that alert's public id when it was created for it.
 func (t *tx) foldOne(o outboxRow, window time.Duration, now int64) (int64, string, error) {
+	if o.webhookRow != nil {
+		// Every failure folded is emailed, at once or in a digest: the webhook is alerted on,
+		// and its next success sends the "recovered" email (see health.go).
+		if _, err := t.exec(`UPDATE webhooks SET alerted_at = $1 WHERE id = $2 AND alerted_at IS NULL`, now, *o.webhookRow); err != nil {
+			return 0, "", fmt.Errorf("mark webhook alerted: %w", err)
+		}
+	}
 	var (
 		streak       db.AlertStreak
 		since        *int64
@@ -186,7 +194,7 @@ func (s *DB) AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err
 	return outbox, fromNullMillis(next), nil
 }
 
-const alertColumns = `id, public_id, kind, state, webhook_public_id, webhook_url, webhook_description, failing_since,
+const alertColumns = `id, public_id, kind, reason, state, webhook_public_id, webhook_url, webhook_description, failing_since,
 	window_ends_at, attempts, last_attempt_at, last_error, next_attempt_at, sent_at, recipients, created_at, updated_at`
 
 // scanAlert reads alertColumns, returning the internal row id too.
@@ -200,7 +208,7 @@ func scanAlert(sc rowScanner) (int64, db.Alert, error) {
 		lastErr           *string
 		recipients        string
 	)
-	if err := sc.Scan(&row, &a.ID, &a.Kind, &a.State, &a.WebhookID, &a.WebhookURL, &a.WebhookDescription, &since,
+	if err := sc.Scan(&row, &a.ID, &a.Kind, &a.Reason, &a.State, &a.WebhookID, &a.WebhookURL, &a.WebhookDescription, &since,
 		&ends, &a.Attempts, &lastAttempt, &lastErr, &next, &sent, &recipients, &created, &updated); err != nil {
 		return 0, db.Alert{}, err
 	}

@@ -416,13 +416,12 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 			WHERE public_id = $5 AND (last_attempt_at IS NULL OR last_attempt_at <= $1)`,
 			millis(r.AttemptedAt), r.Claim.DeliveryID, nullInt(r.StatusCode), nullString(lastErrs[latest[w]]), w)
 	}
-	if b.Len() == 0 {
-		return nil
+	if b.Len() > 0 {
+		if err := t.SendBatch(t.ctx, b).Close(); err != nil {
+			return fmt.Errorf("alert bookkeeping and latest attempts: %w", err)
+		}
 	}
-	if err := t.SendBatch(t.ctx, b).Close(); err != nil {
-		return fmt.Errorf("alert bookkeeping and latest attempts: %w", err)
-	}
-	return nil
+	return t.trackHealth(results, owned, now) // see health.go
 }
 
 // rescueBatch bounds one RescueExpired transaction.

@@ -35,7 +35,8 @@ func (t *tx) noteForAlerts(r db.AttemptResult, attempts int, lastErr string, now
 			now, r.Claim.Row); err != nil {
 			return false, fmt.Errorf("note recovery of %s: %w", r.Claim.WebhookID, err)
 		}
-	case r.Next == db.StateFailed && !r.Claim.Manual:
+	case r.Next == db.StateFailed && !r.Claim.Manual && r.DisableReason == "":
+		// A delivery that disabled its webhook is told of by the webhook_disabled alert.
 		if err := t.queueAlert(r, attempts, lastErr, now); err != nil {
 			return false, fmt.Errorf("queue alert for %s: %w", r.Claim.DeliveryID, err)
 		}
@@ -139,6 +140,13 @@ type outboxRow struct {
 // foldOne applies the no-flood rule (db.DecideFold) to one failure and returns the alert it
 // belongs to, with that alert's public id when it was created for it.
 func (t *tx) foldOne(o outboxRow, window time.Duration, now int64) (int64, string, error) {
+	if o.webhookRow.Valid {
+		// Every failure folded is emailed, at once or in a digest: the webhook is alerted on,
+		// and its next success sends the "recovered" email (see health.go).
+		if _, err := t.exec(`UPDATE webhooks SET alerted_at = ? WHERE id = ? AND alerted_at IS NULL`, now, o.webhookRow.Int64); err != nil {
+			return 0, "", fmt.Errorf("mark webhook alerted: %w", err)
+		}
+	}
 	var (
 		streak       db.AlertStreak
 		since        sql.NullInt64
@@ -210,7 +218,7 @@ func (s *DB) AlertWork(ctx context.Context) (outbox bool, nextDue time.Time, err
 	return outbox, fromNullMillis(next), nil
 }
 
-const alertColumns = `id, public_id, kind, state, webhook_public_id, webhook_url, webhook_description, failing_since,
+const alertColumns = `id, public_id, kind, reason, state, webhook_public_id, webhook_url, webhook_description, failing_since,
 	window_ends_at, attempts, last_attempt_at, last_error, next_attempt_at, sent_at, recipients, created_at, updated_at`
 
 // scanAlert reads alertColumns, returning the internal row id too.
@@ -224,7 +232,7 @@ func scanAlert(sc interface{ Scan(...any) error }) (int64, db.Alert, error) {
 		lastErr           sql.NullString
 		recipients        string
 	)
-	if err := sc.Scan(&row, &a.ID, &a.Kind, &a.State, &a.WebhookID, &a.WebhookURL, &a.WebhookDescription, &since,
+	if err := sc.Scan(&row, &a.ID, &a.Kind, &a.Reason, &a.State, &a.WebhookID, &a.WebhookURL, &a.WebhookDescription, &since,
 		&ends, &a.Attempts, &lastAttempt, &lastErr, &next, &sent, &recipients, &created, &updated); err != nil {
 		return 0, db.Alert{}, translate(err)
 	}

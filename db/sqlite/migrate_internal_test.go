@@ -52,6 +52,15 @@ func TestMigrationsKeepData(t *testing.T) {
 			VALUES (1, 'dlv_old', 1, 1, 'failed', 2, 0, 0)`,
 		`INSERT INTO attempts (delivery_id, number, trigger, attempted_at, status_code, duration_ms, response_body, signature)
 			VALUES (1, 1, 'scheduled', 1000, 503, 12, x'646f776e', 'v1,a'), (1, 2, 'manual', 2000, NULL, 30, x'', 'v1,b')`,
+		// 0012 rebuilds the alert tables: an alert, its failure and the streak pointing at it.
+		`INSERT INTO alerts (id, public_id, kind, webhook_public_id, webhook_url, failing_since, window_ends_at, state,
+			next_attempt_at, created_at, updated_at) VALUES (7, 'alr_old', 'digest', 'whk_old', 'https://old.test/', 1000, 5000,
+			'pending', 5000, 1000, 1000)`,
+		`INSERT INTO alert_failures (alert_id, webhook_id, webhook_public_id, webhook_url, delivery_public_id,
+			event_public_id, event_type, attempts, status_code, error, first_attempt_at, failed_at)
+			VALUES (7, 1, 'whk_old', 'https://old.test/', 'dlv_old', 'evt_old', 'a.b', 2, 503, 'HTTP 503', 1000, 2000)`,
+		`INSERT INTO alert_streaks (webhook_id, last_failure_at, failing_since, window_ends_at, digest_id)
+			VALUES (1, 2000, 1000, 5000, 7)`,
 	} {
 		_, err := raw.ExecContext(ctx, q)
 		require.NoError(t, err, q)
@@ -74,6 +83,20 @@ func TestMigrationsKeepData(t *testing.T) {
 	e, err := s.FindEvent(ctx, "evt_old")
 	require.NoError(t, err)
 	assert.Equal(t, "a.b", e.Type)
+	a, err := s.FindAlert(ctx, "alr_old")
+	require.NoError(t, err)
+	assert.Equal(t, db.AlertDigest, a.Kind)
+	assert.Equal(t, 1, a.DeliveryCount)
+	assert.Equal(t, "dlv_old", a.Last.DeliveryID)
+	var digest int64
+	require.NoError(t, s.reader.QueryRowContext(ctx, `SELECT digest_id FROM alert_streaks WHERE webhook_id = 1`).Scan(&digest))
+	assert.Equal(t, int64(7), digest, "the streak still points at its digest")
+	var broken int
+	require.NoError(t, s.reader.QueryRowContext(ctx, `SELECT count(*) FROM pragma_foreign_key_check`).Scan(&broken))
+	assert.Zero(t, broken, "every reference resolves after the rebuild")
+	var refs string
+	require.NoError(t, s.reader.QueryRowContext(ctx, `SELECT group_concat("table") FROM (SELECT DISTINCT "table" FROM pragma_foreign_key_list('alert_failures') ORDER BY 1)`).Scan(&refs))
+	assert.Equal(t, "alerts,webhooks", refs, "alert_failures references the rebuilt alerts table by name")
 	var n int
 	require.NoError(t, s.reader.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n))
 	assert.Equal(t, len(names), n, fmt.Sprint("every migration recorded: ", names))

@@ -420,7 +420,8 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 			return false, fmt.Errorf("note latest attempt of %s: %w", w, err)
 		}
 	}
-	return alerted, nil
+	noticed, err := t.trackHealth(results, owned, now) // see health.go
+	return alerted || noticed, err
 }
 
 // paddedRows rounds a batch size up to a power of two, so that multi-row statements come in

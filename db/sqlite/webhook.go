@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,17 +11,21 @@ import (
 	"github.com/hookrelay/hookrelay/db"
 )
 
-const webhookColumns = `public_id, url, description, event_types, secret, enabled, created_at, updated_at`
+const webhookColumns = `public_id, url, description, event_types, secret, enabled, created_at, updated_at, disabled_reason, disabled_at`
 
 func (s *DB) scanWebhook(sc interface{ Scan(...any) error }) (db.Webhook, error) {
 	var (
 		w                db.Webhook
 		types            string
 		created, updated int64
+		reason           sql.NullString
+		disabledAt       sql.NullInt64
 	)
-	if err := sc.Scan(&w.ID, &w.URL, &w.Description, &types, &w.Secret, &w.Enabled, &created, &updated); err != nil {
+	if err := sc.Scan(&w.ID, &w.URL, &w.Description, &types, &w.Secret, &w.Enabled, &created, &updated,
+		&reason, &disabledAt); err != nil {
 		return db.Webhook{}, s.translate(err)
 	}
+	w.DisabledReason, w.DisabledAt = reason.String, fromNullMillis(disabledAt)
 	var err error
 	if w.EventTypes, err = s.parsePatterns(types); err != nil {
 		return db.Webhook{}, err
@@ -68,7 +73,7 @@ func (s *DB) CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, er
 	w.UpdatedAt = w.CreatedAt
 	err = s.write(ctx, func(t *tx) error {
 		t.webhooksChanged()
-		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
 			w.ID, w.URL, w.Description, types, s.box.Seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now))
 		return s.translate(err)
 	})
@@ -143,10 +148,19 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 			version = version + 1 WHERE public_id = ?`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
 			return err
 		}
-		if w.Enabled && !wasEnabled {
+		switch {
+		case w.Enabled && !wasEnabled:
+			// Enabled again: why it was disabled no longer holds, and its run of failures
+			// starts afresh, or the next failure would disable it again at once.
+			w.DisabledReason, w.DisabledAt = "", time.Time{}
+			_, err = t.exec(`UPDATE webhooks SET disabled_reason = NULL, disabled_at = NULL, failing_since = NULL
+				WHERE public_id = ?`, id)
 			t.markDue(w.ID)
+		case !w.Enabled && wasEnabled:
+			w.DisabledReason, w.DisabledAt = "", w.UpdatedAt
+			_, err = t.exec(`UPDATE webhooks SET disabled_reason = NULL, disabled_at = ? WHERE public_id = ?`, millis(now), id)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return db.Webhook{}, fmt.Errorf("update webhook %s: %w", id, err)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,11 +41,22 @@ func fold(t *testing.T, store Store) db.FoldResult {
 // alertsOf returns every alert of a webhook, oldest first.
 func alertsOf(t *testing.T, store Store, webhookID string) []db.Alert {
 	t.Helper()
+	return alertsOfKind(t, store, webhookID, db.AlertImmediate, db.AlertDigest)
+}
+
+// noticesOf returns a webhook's webhook_disabled and recovered alerts, oldest first.
+func noticesOf(t *testing.T, store Store, webhookID string) []db.Alert {
+	t.Helper()
+	return alertsOfKind(t, store, webhookID, db.AlertWebhookDisabled, db.AlertRecovered)
+}
+
+func alertsOfKind(t *testing.T, store Store, webhookID string, kinds ...db.AlertKind) []db.Alert {
+	t.Helper()
 	all, _, err := store.ListAlerts(t.Context(), db.AlertFilter{Limit: 500})
 	require.NoError(t, err)
 	var out []db.Alert
 	for i := len(all) - 1; i >= 0; i-- {
-		if all[i].WebhookID == webhookID {
+		if all[i].WebhookID == webhookID && slices.Contains(kinds, all[i].Kind) {
 			out = append(out, all[i])
 		}
 	}
@@ -152,7 +164,9 @@ func testNoFloodRule(t *testing.T, h Harness) {
 	for i := range 40 {
 		dbtest.Event(t, store, "a.x", i)
 	}
-	dbtest.Event(t, store, "b.x", 0)
+	for i := range 3 {
+		dbtest.Event(t, store, "b.x", i)
+	}
 
 	// 20 failures of a within the window: one immediate alert, the rest in one digest that is
 	// due when the window closes, however late they are folded.
@@ -200,7 +214,19 @@ func testNoFloodRule(t *testing.T, h Harness) {
 	assert.Equal(t, "HTTP 504", cont.Last.Error)
 
 	// a recovers; a failure inside the open window still folds into its digest.
-	dbtest.Succeed(t, store, a.ID)
+	recoveredAt := clock.Now()
+	okID := dbtest.Succeed(t, store, a.ID).DeliveryID
+	notices := noticesOf(t, store, a.ID)
+	require.Len(t, notices, 1, "the first success after alerts sends one recovered email")
+	assert.Equal(t, db.AlertRecovered, notices[0].Kind)
+	assert.Equal(t, "delivery "+okID+" succeeded at "+db.FormatTime(recoveredAt), notices[0].Reason)
+	assert.Equal(t, start, notices[0].FailingSince)
+	assert.Equal(t, db.AlertPending, notices[0].State)
+	assert.Equal(t, recoveredAt, notices[0].NextAttemptAt, "due at once")
+	dbtest.Succeed(t, store, b.ID)
+	require.Len(t, noticesOf(t, store, b.ID), 1, "b was alerted on too")
+	dbtest.Succeed(t, store, b.ID)
+	assert.Len(t, noticesOf(t, store, b.ID), 1, "one recovered email, not one per success")
 	clock.Add(time.Minute)
 	dbtest.Fail(t, store, a.ID, 503)
 	fold(t, store)
@@ -210,6 +236,7 @@ func testNoFloodRule(t *testing.T, h Harness) {
 	// After the window, a recovered webhook that fails again alerts at once.
 	clock.Add(window)
 	dbtest.Succeed(t, store, a.ID)
+	assert.Len(t, noticesOf(t, store, a.ID), 2, "the failure folded into the digest was alerted on: recovered again")
 	clock.Add(time.Minute)
 	again := clock.Now()
 	dbtest.Fail(t, store, a.ID, 503)

@@ -175,6 +175,7 @@ func Run(t *testing.T, h Harness) {
 			{"queue", queueTests()},
 			{"rescue", rescueTests()},
 			{"alerts", alertTests()},
+			{"health", healthTests()},
 			{"users", userTests()},
 			{"sessions", sessionTests()},
 			{"roles", roleTests()},

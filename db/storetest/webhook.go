@@ -49,8 +49,17 @@ func testWebhookCreateFindListUpdate(t *testing.T, h Harness) {
 
 	updated, err = store.UpdateWebhook(ctx, created.ID, db.WebhookUpdate{Description: new(""), Enabled: new(false)})
 	require.NoError(t, err)
-	want.Description, want.Enabled = "", false
-	assert.Equal(t, want, updated)
+	want.Description, want.Enabled, want.DisabledAt = "", false, now
+	assert.Equal(t, want, updated, "disabled by hand: when, and no reason")
+	found, err = store.FindWebhook(ctx, created.ID)
+	require.NoError(t, err)
+	assert.Equal(t, want, found)
+
+	later := clock.Add(time.Minute)
+	updated, err = store.UpdateWebhook(ctx, created.ID, db.WebhookUpdate{Enabled: new(true)})
+	require.NoError(t, err)
+	want.Enabled, want.DisabledAt, want.UpdatedAt = true, time.Time{}, later
+	assert.Equal(t, want, updated, "enabled again: disabledAt is cleared")
 	found, err = store.FindWebhook(ctx, created.ID)
 	require.NoError(t, err)
 	assert.Equal(t, want, found)
