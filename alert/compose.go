@@ -24,10 +24,18 @@ func FailedDeliveriesURL(base, webhookID string) string {
 	return strings.TrimRight(base, "/") + "/webhooks/" + url.PathEscape(webhookID) + "/deliveries?status=failed"
 }
 
+// WebhookURL is the page of one webhook, where an admin enables it again.
+func WebhookURL(base, webhookID string) string {
+	return strings.TrimRight(base, "/") + "/webhooks/" + url.PathEscape(webhookID)
+}
+
 // view is what the templates render.
 type view struct {
 	Alert      db.Alert
 	Digest     bool
+	Disabled   bool // kind webhook_disabled
+	Recovered  bool // kind recovered
+	WebhookURL string
 	Name       string // how the webhook is named: its description and URL, or its URL
 	Headline   string
 	LastResult string
@@ -47,7 +55,8 @@ type row struct {
 // the admin UI's base URL.
 func Compose(a db.Alert, base string) Message {
 	v := view{Alert: a, Digest: a.Kind == db.AlertDigest, Name: a.WebhookURL, BaseURL: base,
-		LastResult: result(a.Last), FailedURL: FailedDeliveriesURL(base, a.WebhookID)}
+		Disabled: a.Kind == db.AlertWebhookDisabled, Recovered: a.Kind == db.AlertRecovered,
+		LastResult: result(a.Last), FailedURL: FailedDeliveriesURL(base, a.WebhookID), WebhookURL: WebhookURL(base, a.WebhookID)}
 	if a.WebhookDescription != "" {
 		v.Name = fmt.Sprintf("%q (%s)", a.WebhookDescription, a.WebhookURL)
 	}
@@ -56,12 +65,20 @@ func Compose(a db.Alert, base string) Message {
 	}
 	v.Unlisted = a.DeliveryCount - len(a.Failures)
 	var subject string
-	if v.Digest {
+	switch {
+	case v.Disabled:
+		v.Headline = fmt.Sprintf("hookrelay disabled the webhook %s: %s. Its deliveries wait until an administrator enables it again.",
+			a.WebhookURL, a.Reason)
+		subject = fmt.Sprintf("[hookrelay] Webhook %s was disabled: %s", v.Name, a.Reason)
+	case v.Recovered:
+		v.Headline = fmt.Sprintf("Deliveries to %s succeed again: %s.", a.WebhookURL, a.Reason)
+		subject = fmt.Sprintf("[hookrelay] Webhook %s recovered", v.Name)
+	case v.Digest:
 		v.Headline = fmt.Sprintf("%d more %s to %s failed; last error: %s.",
 			a.DeliveryCount, plural(a.DeliveryCount, "delivery", "deliveries"), a.WebhookURL, v.LastResult)
 		subject = fmt.Sprintf("[hookrelay] Webhook %s is still failing: %d more %s failed",
 			v.Name, a.DeliveryCount, plural(a.DeliveryCount, "delivery", "deliveries"))
-	} else {
+	default:
 		v.Headline = fmt.Sprintf("A delivery to %s failed for good after %d %s; last error: %s.",
 			a.WebhookURL, a.Last.Attempts, plural(a.Last.Attempts, "attempt", "attempts"), v.LastResult)
 		subject = fmt.Sprintf("[hookrelay] Webhook %s is failing: delivery %s failed", v.Name, a.Last.DeliveryID)
@@ -119,7 +136,17 @@ func formatTime(t time.Time) string {
 var funcs = map[string]any{"time": formatTime, "join": strings.Join, "plural": plural}
 
 var textTmpl = texttemplate.Must(texttemplate.New("text").Funcs(funcs).Parse(`{{.Headline}}
+{{if .Recovered}}
+Webhook:        {{.Alert.WebhookURL}}
+Webhook id:     {{.Alert.WebhookID}}
+{{- with .Alert.WebhookDescription}}
+Description:    {{.}}{{end}}
+Failing since:  {{time .Alert.FailingSince}}
+Recovered:      {{time .Alert.CreatedAt}}
 
+See the webhook:
+{{.WebhookURL}}
+{{else}}
 Webhook:        {{.Alert.WebhookURL}}
 Webhook id:     {{.Alert.WebhookID}}
 {{- with .Alert.WebhookDescription}}
@@ -128,7 +155,10 @@ Event types:    {{join .Alert.EventTypes ", "}}
 Failing since:  {{time .Alert.FailingSince}}
 {{- if .Digest}}
 Window:         until {{time .Alert.WindowEndsAt}}{{end}}
-Deliveries:     {{.Alert.DeliveryCount}} failed for good
+{{- if .Disabled}}
+Disabled:       {{time .Alert.CreatedAt}}
+Reason:         {{.Alert.Reason}}{{else}}
+Deliveries:     {{.Alert.DeliveryCount}} failed for good{{end}}
 Last result:    {{.LastResult}}
 
 {{range .Rows -}}
@@ -141,11 +171,15 @@ Last result:    {{.LastResult}}
 {{if gt .Unlisted 0}}… and {{.Unlisted}} more.
 
 {{end -}}
+{{if .Disabled -}}
+Enable the webhook again once its receiver is fixed:
+{{.WebhookURL}}
+{{- else -}}
 See the webhook's failed deliveries and retry them:
 {{.FailedURL}}
 {{if not .Digest}}
 Further failures of this webhook until {{time .Alert.WindowEndsAt}} are collected into one digest.
-{{end}}
+{{end}}{{end}}{{end}}
 -- 
 hookrelay ({{.BaseURL}})
 `))
@@ -153,6 +187,17 @@ hookrelay ({{.BaseURL}})
 var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!doctype html>
 <html><body style="font-family: sans-serif">
 <p><strong>{{.Headline}}</strong></p>
+{{- if .Recovered}}
+<table cellpadding="3">
+<tr><th align="left">Webhook</th><td><code>{{.Alert.WebhookURL}}</code></td></tr>
+<tr><th align="left">Webhook id</th><td><code>{{.Alert.WebhookID}}</code></td></tr>
+{{- with .Alert.WebhookDescription}}
+<tr><th align="left">Description</th><td>{{.}}</td></tr>{{end}}
+<tr><th align="left">Failing since</th><td>{{time .Alert.FailingSince}}</td></tr>
+<tr><th align="left">Recovered</th><td>{{time .Alert.CreatedAt}}</td></tr>
+</table>
+<p><a href="{{.WebhookURL}}">See the webhook</a></p>
+{{- else}}
 <table cellpadding="3">
 <tr><th align="left">Webhook</th><td><code>{{.Alert.WebhookURL}}</code></td></tr>
 <tr><th align="left">Webhook id</th><td><code>{{.Alert.WebhookID}}</code></td></tr>
@@ -162,7 +207,11 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!
 <tr><th align="left">Failing since</th><td>{{time .Alert.FailingSince}}</td></tr>
 {{- if .Digest}}
 <tr><th align="left">Window</th><td>until {{time .Alert.WindowEndsAt}}</td></tr>{{end}}
-<tr><th align="left">Deliveries</th><td>{{.Alert.DeliveryCount}} failed for good</td></tr>
+{{- if .Disabled}}
+<tr><th align="left">Disabled</th><td>{{time .Alert.CreatedAt}}</td></tr>
+<tr><th align="left">Reason</th><td>{{.Alert.Reason}}</td></tr>
+{{- else}}
+<tr><th align="left">Deliveries</th><td>{{.Alert.DeliveryCount}} failed for good</td></tr>{{end}}
 <tr><th align="left">Last result</th><td>{{.LastResult}}</td></tr>
 </table>
 <table cellpadding="3" border="1" style="border-collapse: collapse">
@@ -173,9 +222,12 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!
 </table>
 {{- if gt .Unlisted 0}}
 <p>… and {{.Unlisted}} more.</p>{{end}}
+{{- if .Disabled}}
+<p><a href="{{.WebhookURL}}">Enable the webhook again once its receiver is fixed</a></p>
+{{- else}}
 <p><a href="{{.FailedURL}}">See the webhook's failed deliveries and retry them</a></p>
 {{- if not .Digest}}
-<p>Further failures of this webhook until {{time .Alert.WindowEndsAt}} are collected into one digest.</p>{{end}}
+<p>Further failures of this webhook until {{time .Alert.WindowEndsAt}} are collected into one digest.</p>{{end}}{{end}}{{end}}
 <p style="color: #666">hookrelay ({{.BaseURL}})</p>
 </body></html>
 `))

@@ -557,3 +557,84 @@ func TestSendersOfSeveralInstancesEmailOnce(t *testing.T) {
 	tick(t, senders[1])
 	assert.Len(t, smtpSrv.Emails(), len(hooks)+1, "sent once the claim ran out")
 }
+
+// TestDisabledAndRecoveredAreEmailed runs the real engine against a real receiver that
+// answers 410 Gone, then 200 once the webhook is enabled again, and the sender against a
+// real SMTP server: one email says the webhook was disabled and why, one that it recovered.
+func TestDisabledAndRecoveredAreEmailed(t *testing.T) {
+	t.Parallel()
+	var gone atomic.Bool
+	gone.Store(true)
+	arrived := make(chan struct{}, 8)
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if gone.Load() {
+			w.WriteHeader(http.StatusGone)
+		}
+		arrived <- struct{}{}
+	}))
+	defer rcv.Close()
+	smtpSrv := alerttest.Start(t)
+	store := dbtest.New(t)
+	wh, err := store.CreateWebhook(t.Context(), db.NewWebhook{URL: rcv.URL + "/hook", Description: "Orders service",
+		EventTypes: []string{"order.*"}, Secret: dbtest.Secret, Enabled: true})
+	require.NoError(t, err)
+	dbtest.Event(t, store, "order.paid", 1)
+	dbtest.Event(t, store, "order.paid", 2)
+
+	engine := delivery.NewEngine(store, delivery.Options{
+		Policy:             delivery.Policy{Schedule: []time.Duration{10 * time.Millisecond}},
+		WebhookConcurrency: 1,
+		Logger:             slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	wg.Go(func() { assert.NoError(t, engine.Run(ctx)) })
+	waitArrival := func() {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the receiver got no attempt")
+		}
+	}
+	waitArrival()
+	sender := newSender(t, store, smtpMailer(smtpSrv))
+	require.Eventually(t, func() bool {
+		w, err := store.FindWebhook(t.Context(), wh.ID)
+		return err == nil && !w.Enabled
+	}, 10*time.Second, time.Millisecond, "the 410 is recorded")
+	tick(t, sender)
+	emails := smtpSrv.Emails()
+	require.Len(t, emails, 1)
+	e := emails[0]
+	assert.Equal(t, `[hookrelay] Webhook "Orders service" (`+rcv.URL+`/hook) was disabled: the receiver answered 410 Gone`, e.Subject)
+	d := dbtest.Deliveries(t, store, wh.ID)
+	var failed db.Delivery
+	for _, x := range d {
+		if x.State == db.StateFailed {
+			failed = x
+		}
+	}
+	require.NotEmpty(t, failed.ID)
+	assertBoth(t, e, "hookrelay disabled the webhook "+rcv.URL+"/hook: the receiver answered 410 Gone.",
+		"Its deliveries wait until an administrator enables it again.", failed.ID, "HTTP 410",
+		base+"/webhooks/"+wh.ID, "Enable the webhook again once its receiver is fixed")
+	a := alerts(t, store)
+	require.Len(t, a, 1)
+	assert.Equal(t, db.AlertWebhookDisabled, a[0].Kind)
+
+	// Fixed: enabled again, the waiting delivery goes through and the administrators hear.
+	gone.Store(false)
+	_, err = store.UpdateWebhook(t.Context(), wh.ID, db.WebhookUpdate{Enabled: new(true)})
+	require.NoError(t, err)
+	waitArrival()
+	require.Eventually(t, func() bool { return len(alerts(t, store)) == 2 }, 10*time.Second, time.Millisecond,
+		"the success is recorded")
+	tick(t, sender)
+	emails = smtpSrv.Emails()
+	require.Len(t, emails, 2)
+	e = emails[1]
+	assert.Equal(t, `[hookrelay] Webhook "Orders service" (`+rcv.URL+`/hook) recovered`, e.Subject)
+	assertBoth(t, e, "Deliveries to "+rcv.URL+"/hook succeed again: delivery ", " succeeded at ", base+"/webhooks/"+wh.ID)
+	assert.Equal(t, db.AlertRecovered, alerts(t, store)[0].Kind)
+}
