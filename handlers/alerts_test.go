@@ -22,6 +22,7 @@ type alertResp struct {
 	ID                 string   `json:"id"`
 	Kind               string   `json:"kind"`
 	Status             string   `json:"status"`
+	Reason             *string  `json:"reason"`
 	WebhookID          string   `json:"webhookId"`
 	WebhookURL         string   `json:"webhookUrl"`
 	WebhookDescription string   `json:"webhookDescription"`

@@ -31,6 +31,7 @@ const (
 type alertResponse struct {
 	ID                 string                  `json:"id"`
 	Kind               string                  `json:"kind"`
+	Reason             *string                 `json:"reason"`
 	Status             string                  `json:"status"`
 	WebhookID          string                  `json:"webhookId"`
 	WebhookURL         string                  `json:"webhookUrl"`
@@ -78,7 +79,7 @@ type alertListResponse struct {
 
 func newAlertResponse(a db.Alert) alertResponse {
 	out := alertResponse{
-		ID: a.ID, Kind: string(a.Kind), Status: string(a.State), WebhookID: a.WebhookID, WebhookURL: a.WebhookURL,
+		ID: a.ID, Kind: string(a.Kind), Reason: optional(a.Reason), Status: string(a.State), WebhookID: a.WebhookID, WebhookURL: a.WebhookURL,
 		WebhookDescription: a.WebhookDescription, FailingSince: db.FormatTime(a.FailingSince),
 		WindowEndsAt: db.FormatTime(a.WindowEndsAt), DeliveryCount: a.DeliveryCount, EventTypes: a.EventTypes,
 		Deliveries:     make([]alertDeliveryResponse, 0, len(a.Failures)),

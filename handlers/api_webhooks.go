@@ -20,9 +20,13 @@ type webhookResponse struct {
 	EventTypes  []string `json:"eventTypes"`
 	Description string   `json:"description"`
 	Enabled     bool     `json:"enabled"`
-	CreatedAt   string   `json:"createdAt"`
-	UpdatedAt   string   `json:"updatedAt"`
-	Secret      string   `json:"secret,omitempty"`
+	// DisabledReason says why hookrelay disabled the webhook (null when enabled, or disabled
+	// by hand); DisabledAt when it was disabled. Enabling clears both.
+	DisabledReason *string `json:"disabledReason"`
+	DisabledAt     *string `json:"disabledAt"`
+	CreatedAt      string  `json:"createdAt"`
+	UpdatedAt      string  `json:"updatedAt"`
+	Secret         string  `json:"secret,omitempty"`
 }
 
 func newWebhookResponse(w db.Webhook) webhookResponse {
@@ -32,6 +36,7 @@ func newWebhookResponse(w db.Webhook) webhookResponse {
 	}
 	return webhookResponse{
 		ID: w.ID, URL: w.URL, EventTypes: types, Description: w.Description, Enabled: w.Enabled,
+		DisabledReason: optional(w.DisabledReason), DisabledAt: optionalTime(w.DisabledAt),
 		CreatedAt: db.FormatTime(w.CreatedAt), UpdatedAt: db.FormatTime(w.UpdatedAt),
 	}
 }

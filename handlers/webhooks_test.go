@@ -11,19 +11,22 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/db/dbtest"
 	"github.com/hookrelay/hookrelay/webhook"
 )
 
 type webhookResp struct {
-	ID          string   `json:"id"`
-	URL         string   `json:"url"`
-	EventTypes  []string `json:"eventTypes"`
-	Description string   `json:"description"`
-	Enabled     bool     `json:"enabled"`
-	CreatedAt   string   `json:"createdAt"`
-	UpdatedAt   string   `json:"updatedAt"`
-	Secret      string   `json:"secret"`
+	ID             string   `json:"id"`
+	URL            string   `json:"url"`
+	EventTypes     []string `json:"eventTypes"`
+	Description    string   `json:"description"`
+	Enabled        bool     `json:"enabled"`
+	DisabledReason *string  `json:"disabledReason"`
+	DisabledAt     *string  `json:"disabledAt"`
+	CreatedAt      string   `json:"createdAt"`
+	UpdatedAt      string   `json:"updatedAt"`
+	Secret         string   `json:"secret"`
 }
 
 func TestWebhookCRUD(t *testing.T) {
@@ -228,4 +231,40 @@ func parseTime(t *testing.T, s string) time.Time {
 	require.NoError(t, err)
 	require.Equal(t, time.UTC, tm.Location(), "times are UTC: %s", s)
 	return tm
+}
+
+// A webhook hookrelay disabled says why and since when; enabling it clears both (issue #12
+// item 4).
+func TestWebhookSaysWhyItWasDisabled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id := e.createWebhook("https://gone.test/hook", true, "*")
+	dbtest.Event(t, e.store, "a.b", 1)
+	attempt(t, e.store, id, db.AttemptResult{StatusCode: 410, Next: db.StateFailed, DisableReason: "the receiver answered 410 Gone"})
+
+	var got webhookResp
+	rec := e.admin(http.MethodGet, "/api/v1/webhooks/"+id, "")
+	requireStatus(t, rec, http.StatusOK)
+	decodeInto(t, rec, &got)
+	assert.False(t, got.Enabled)
+	require.NotNil(t, got.DisabledReason)
+	assert.Equal(t, "the receiver answered 410 Gone", *got.DisabledReason)
+	require.NotNil(t, got.DisabledAt)
+	parseTime(t, *got.DisabledAt)
+
+	rec = e.admin(http.MethodPatch, "/api/v1/webhooks/"+id, `{"enabled":true}`)
+	requireStatus(t, rec, http.StatusOK)
+	got = webhookResp{}
+	decodeInto(t, rec, &got)
+	assert.True(t, got.Enabled)
+	assert.Nil(t, got.DisabledReason, "enabling clears the reason")
+	assert.Nil(t, got.DisabledAt, "and when")
+	assert.Contains(t, rec.Body.String(), `"disabledReason":null,"disabledAt":null`, "present, as null")
+
+	rec = e.admin(http.MethodPatch, "/api/v1/webhooks/"+id, `{"enabled":false}`)
+	requireStatus(t, rec, http.StatusOK)
+	got = webhookResp{}
+	decodeInto(t, rec, &got)
+	assert.Nil(t, got.DisabledReason, "disabled by hand: no reason")
+	require.NotNil(t, got.DisabledAt, "but when")
 }

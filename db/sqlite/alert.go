@@ -465,10 +465,11 @@ func (s *DB) CountUnsentAlerts(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// CountAlertsSince counts alerts raised at or after since, sent or not.
+// CountAlertsSince counts alerts raised at or after since, sent or not, that need attention: a
+// recovered alert does not.
 func (s *DB) CountAlertsSince(ctx context.Context, since time.Time) (int, error) {
 	var n int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE created_at >= ?`, millis(since)).Scan(&n); err != nil {
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE created_at >= ? AND kind <> 'recovered'`, millis(since)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count alerts since %s: %w", db.FormatTime(since), err)
 	}
 	return n, nil

@@ -436,6 +436,11 @@ func testCountAlertsSince(t *testing.T, h Harness) {
 	assert.Equal(t, 1, count(t0.Add(time.Minute)))
 	assert.Equal(t, 1, count(t0.Add(2*time.Hour)), "at the instant counts")
 	assert.Zero(t, count(t0.Add(2*time.Hour+time.Millisecond)))
+
+	dbtest.Event(t, store, "order.paid", 2)
+	dbtest.Succeed(t, store, a.ID)
+	require.Len(t, noticesOf(t, store, a.ID), 1)
+	assert.Equal(t, 2, count(t0), "a recovered alert needs no attention: not counted")
 }
 
 // Every instance runs an alert sender: a claimed alert is held from the others until its
