@@ -272,3 +272,36 @@ func TestRetryAllFailedAsksAndReportsTheCount(t *testing.T) {
 	}
 	assert.Equal(t, map[db.State]int{db.StatePending: 2, db.StateSucceeded: 1}, states)
 }
+
+// A webhook hookrelay disabled shows why, on its page and in the list, until it is enabled
+// again (issue #12 item 4).
+func TestDisabledWebhookShowsItsReason(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	b := e.signedIn()
+	wh := dbtest.Webhook(t, e.store, "https://receiver.test/hook")
+	dbtest.Event(t, e.store, "a.b", 1)
+	dbtest.Attempt(t, e.store, wh.ID, db.AttemptResult{StatusCode: 410, Next: db.StateFailed,
+		DisableReason: "the receiver answered 410 Gone"})
+
+	d := doc(t, b.get("/webhooks/"+wh.ID))
+	banner := testid(d, "disabled-banner")
+	require.Equal(t, 1, banner.Length())
+	assert.Equal(t, "the receiver answered 410 Gone", text(testid(banner, "disabled-banner-reason")))
+	assert.Contains(t, text(banner), "hookrelay disabled this webhook")
+	assert.Contains(t, text(banner), "Its deliveries wait until it is enabled again")
+	assert.Equal(t, "Enable", text(testid(d, "toggle-enabled")))
+	list := doc(t, b.get("/webhooks"))
+	assert.Equal(t, "the receiver answered 410 Gone", text(testid(list, "disabled-reason")))
+	alerts := doc(t, b.get("/alerts"))
+	assert.Equal(t, "Webhook disabled", text(testid(alerts, "alert-kind")))
+	assert.Equal(t, "the receiver answered 410 Gone", text(testid(alerts, "alert-reason")))
+
+	require.Equal(t, http.StatusSeeOther, b.post("/webhooks/"+wh.ID+"/enabled", url.Values{"enabled": {"true"}}).Code)
+	d = doc(t, b.get("/webhooks/"+wh.ID))
+	assert.Zero(t, testid(d, "disabled-banner").Length(), "enabled again: the reason is gone")
+	assert.Zero(t, testid(doc(t, b.get("/webhooks")), "disabled-reason").Length())
+
+	require.Equal(t, http.StatusSeeOther, b.post("/webhooks/"+wh.ID+"/enabled", url.Values{"enabled": {"false"}}).Code)
+	assert.Zero(t, testid(doc(t, b.get("/webhooks/"+wh.ID)), "disabled-banner").Length(), "disabled by hand: no banner")
+}

@@ -31,6 +31,10 @@ func alertKindLabel(k db.AlertKind) string {
 		return "Immediate"
 	case db.AlertDigest:
 		return "Digest"
+	case db.AlertWebhookDisabled:
+		return "Webhook disabled"
+	case db.AlertRecovered:
+		return "Recovered"
 	}
 	return string(k)
 }
