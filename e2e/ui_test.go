@@ -284,3 +284,36 @@ func TestUISignOutThenRefused(t *testing.T) {
 		u.must("no navigation "+path, u.expect.Locator(u.testid("nav")).ToHaveCount(0))
 	}
 }
+
+// A receiver that answers 410 Gone gets its webhook disabled; the page says why, and Enable
+// brings it back (issue #12 items 2 and 4).
+func TestUIEnableADisabledWebhook(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	rcv := newReceiver(t, http.StatusGone, "", nil)
+	webhookID, _ := createWebhook(t, srv, rcv)
+	_, deliveryID := sendEvent(t, srv, "order.paid")
+	eventually(t, "the 410 to fail the delivery", func() bool { return deliveryStatus(t, srv, deliveryID) == "failed" })
+	var wh struct {
+		Enabled        bool
+		DisabledReason *string
+	}
+	require.Equal(t, 200, srv.api(t, "GET", "/api/v1/webhooks/"+webhookID, adminToken, nil, &wh))
+	require.False(t, wh.Enabled, "disabled in the transaction that recorded the 410")
+
+	u := newUI(t, srv)
+	u.signIn()
+	u.goto_("/webhooks")
+	u.must("the list says why", u.expect.Locator(u.testid("disabled-reason")).ToHaveText("the receiver answered 410 Gone"))
+	u.click(u.testid("webhook-link"), "the webhook")
+	u.must("the banner says why", u.expect.Locator(u.testid("disabled-banner-reason")).ToHaveText("the receiver answered 410 Gone"))
+	u.shot("webhook-disabled")
+	u.click(u.testid("toggle-enabled"), "Enable")
+	u.must("no banner once enabled", u.expect.Locator(u.testid("disabled-banner")).ToHaveCount(0))
+	u.must("enabled", u.expect.Locator(u.testid("enabled")).ToContainText("Enabled"))
+	u.must("offers Disable", u.expect.Locator(u.testid("toggle-enabled")).ToHaveText("Disable"))
+
+	rcv.answer(http.StatusOK, "ok")
+	_, next := sendEvent(t, srv, "order.paid")
+	eventually(t, "the enabled webhook to deliver again", func() bool { return deliveryStatus(t, srv, next) == "succeeded" })
+}
