@@ -95,3 +95,12 @@ type DeliveryFilter struct {
 	Cursor    string    // from a previous page's next cursor
 	Limit     int       // default 50, at most 500
 }
+
+// Replayed is one delivery that a replay created.
+type Replayed struct {
+	DeliveryID string
+	WebhookID  string
+}
+
+// MaxReplayWebhooks bounds the webhooks one replay may list.
+const MaxReplayWebhooks = 100

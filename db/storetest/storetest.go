@@ -63,6 +63,7 @@ type Store interface {
 	ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt, error)
 	RetryDelivery(ctx context.Context, id string) (db.Delivery, error)
 	RetryFailed(ctx context.Context, webhookID string) (int, error)
+	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
 	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
 	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
 	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
@@ -176,6 +177,7 @@ func Run(t *testing.T, h Harness) {
 			{"rescue", rescueTests()},
 			{"alerts", alertTests()},
 			{"health", healthTests()},
+			{"replay", replayTests()},
 			{"users", userTests()},
 			{"sessions", sessionTests()},
 			{"roles", roleTests()},
