@@ -317,3 +317,24 @@ func TestUIEnableADisabledWebhook(t *testing.T) {
 	_, next := sendEvent(t, srv, "order.paid")
 	eventually(t, "the enabled webhook to deliver again", func() bool { return deliveryStatus(t, srv, next) == "succeeded" })
 }
+
+// Replay… on the event page sends a stored event again (issue #12 item 6).
+func TestUIReplayAnEvent(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	rcv := newReceiver(t, http.StatusOK, "ok", nil)
+	createWebhook(t, srv, rcv)
+	eventID, first := sendEvent(t, srv, "order.paid")
+	eventually(t, "the first delivery", func() bool { return deliveryStatus(t, srv, first) == "succeeded" })
+
+	u := newUI(t, srv)
+	u.signIn()
+	u.goto_("/events/" + eventID)
+	u.click(u.testid("replay"), "Replay…")
+	u.must("the form lists the webhook", u.expect.Locator(u.testid("replay-webhook")).ToHaveCount(1))
+	u.shot("replay-form")
+	u.click(u.testid("replay-button"), "Replay")
+	u.must("say what it did", u.expect.Locator(u.testid("flash")).ToContainText("Replayed to 1 webhook."))
+	u.must("two deliveries of the event", u.expect.Locator(u.testid("delivery-row")).ToHaveCount(2))
+	eventually(t, "the receiver to get the event again", func() bool { return rcv.calls.Load() == 2 })
+}

@@ -62,6 +62,7 @@ func (s *Server) appendAudit(r *http.Request, actor db.Actor, action db.AuditAct
 // Targets of audit records.
 func webhookTarget(id string) db.AuditTarget  { return db.AuditTarget{Kind: db.TargetWebhook, ID: id} }
 func deliveryTarget(id string) db.AuditTarget { return db.AuditTarget{Kind: db.TargetDelivery, ID: id} }
+func eventTarget(id string) db.AuditTarget    { return db.AuditTarget{Kind: db.TargetEvent, ID: id} }
 func userTarget(id string) db.AuditTarget     { return db.AuditTarget{Kind: db.TargetUser, ID: id} }
 func apiKeyTarget(id string) db.AuditTarget   { return db.AuditTarget{Kind: db.TargetAPIKey, ID: id} }
 

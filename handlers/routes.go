@@ -103,6 +103,7 @@ func (s *Server) Routes() http.Handler {
 			r.Method(http.MethodPost, "/events", s.allow(db.RoleIngest, s.createEvent))
 			r.Method(http.MethodPost, "/events/batch", s.allow(db.RoleIngest, s.createEventBatch))
 			r.Method(http.MethodGet, "/events/{id}", s.allow(db.RoleViewer, s.getEvent))
+			r.Method(http.MethodPost, "/events/{id}/replay", s.allow(db.RoleOperator, s.replayEvent))
 
 			r.Method(http.MethodPost, "/webhooks", s.allow(db.RoleAdmin, s.createWebhook))
 			r.Method(http.MethodGet, "/webhooks", s.allow(db.RoleViewer, s.listWebhooks))

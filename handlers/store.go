@@ -33,6 +33,7 @@ type Store interface {
 	ListAttempts(ctx context.Context, deliveryID string) ([]db.Attempt, error)
 	RetryDelivery(ctx context.Context, id string) (db.Delivery, error)
 	RetryFailed(ctx context.Context, webhookID string) (int, error)
+	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
 
 	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
 	CountFailed(ctx context.Context, webhookID string) (int, error)

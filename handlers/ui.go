@@ -143,6 +143,8 @@ func (s *Server) uiRoutes(r chi.Router) {
 
 			get("/events", db.RoleViewer, s.eventsPage)
 			get("/events/{id}", db.RoleViewer, s.eventPage)
+			get("/events/{id}/replay", db.RoleOperator, s.replayForm)
+			post("/events/{id}/replay", db.RoleOperator, s.replayPost)
 
 			get("/alerts", db.RoleViewer, s.alertsPage)
 			post("/alerts/test-email", db.RoleAdmin, s.sendTestEmailForm)

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -108,4 +109,64 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Event " + ev.ID, Nav: "events"}, views.EventPage(views.EventData{Event: ev, Deliveries: ds, Now: s.now()}))
+}
+
+// replayForm is GET /events/{id}/replay: choose where a stored event goes again.
+func (s *Server) replayForm(w http.ResponseWriter, r *http.Request) {
+	s.renderReplay(w, r, http.StatusOK, views.ReplayData{})
+}
+
+func (s *Server) renderReplay(w http.ResponseWriter, r *http.Request, status int, d views.ReplayData) {
+	ev, err := s.DB.FindEvent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	hooks, err := s.DB.ListWebhooks(r.Context())
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	d.Event, d.Webhooks = ev, hooks
+	s.page(w, r, status, views.Page{Title: "Replay " + ev.ID, Nav: "events"}, views.ReplayForm(d))
+}
+
+// replayPost is POST /events/{id}/replay: to=all (the webhooks that match now) or to=some
+// with the webhook ids ticked.
+func (s *Server) replayPost(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.uiFail(w, r, invalidValue("form", err.Error()))
+		return
+	}
+	id := r.PathValue("id")
+	some := r.PostForm.Get("to") == "some"
+	var listed []string
+	chosen := map[string]bool{}
+	if some {
+		listed = r.PostForm["webhook"]
+		for _, w := range listed {
+			chosen[w] = true
+		}
+		if len(listed) == 0 {
+			s.renderReplay(w, r, http.StatusBadRequest, views.ReplayData{Some: true, Chosen: chosen,
+				Error: "Tick at least one webhook, or choose every matching webhook."})
+			return
+		}
+	}
+	got, err := s.replay(r, id, listed)
+	var bad *apiError
+	if errors.As(err, &bad) && bad.Status == http.StatusBadRequest {
+		s.renderReplay(w, r, http.StatusBadRequest, views.ReplayData{Some: some, Chosen: chosen, Error: bad.Message})
+		return
+	}
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	msg := fmt.Sprintf("Replayed to %s.", countNoun(len(got), "webhook", "webhooks"))
+	if len(got) == 0 {
+		msg = "No enabled webhook matches this event now: nothing was sent."
+	}
+	s.flash(w, r, msg)
+	redirect(w, r, "/events/"+id)
 }

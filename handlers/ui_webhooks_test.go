@@ -305,3 +305,41 @@ func TestDisabledWebhookShowsItsReason(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, b.post("/webhooks/"+wh.ID+"/enabled", url.Values{"enabled": {"false"}}).Code)
 	assert.Zero(t, testid(doc(t, b.get("/webhooks/"+wh.ID)), "disabled-banner").Length(), "disabled by hand: no banner")
 }
+
+// Issue 12 item 6 in the UI: Replay… on the event page, to every matching webhook or to the
+// ones ticked.
+func TestReplayFromTheEventPage(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	b := e.signedIn()
+	a := dbtest.Webhook(t, e.store, "https://a.test/hook", "order.*")
+	ev := dbtest.Event(t, e.store, "order.paid", 1)
+	other := dbtest.Webhook(t, e.store, "https://other.test/hook", "invoice.*")
+
+	page := doc(t, b.get("/events/"+ev.EventID))
+	assert.Equal(t, "/events/"+ev.EventID+"/replay", testid(page, "replay").AttrOr("href", ""))
+	form := doc(t, b.get("/events/"+ev.EventID+"/replay"))
+	assert.Equal(t, 2, testid(form, "replay-webhook").Length(), "every webhook to choose from")
+
+	rec := b.post("/events/"+ev.EventID+"/replay", url.Values{"to": {"some"}})
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, "Tick at least one webhook, or choose every matching webhook.", text(testid(doc(t, rec), "replay-error")))
+
+	require.Equal(t, http.StatusSeeOther, b.post("/events/"+ev.EventID+"/replay", url.Values{"to": {"all"}}).Code)
+	assert.Contains(t, text(testid(doc(t, b.get("/events/"+ev.EventID)), "flash")), "Replayed to 1 webhook.")
+	assert.Len(t, dbtest.Deliveries(t, e.store, a.ID), 2, "the matching webhook got the event again")
+	assert.Empty(t, dbtest.Deliveries(t, e.store, other.ID))
+
+	require.Equal(t, http.StatusSeeOther, b.post("/events/"+ev.EventID+"/replay",
+		url.Values{"to": {"some"}, "webhook": {other.ID}}).Code)
+	assert.Len(t, dbtest.Deliveries(t, e.store, other.ID), 1, "a ticked webhook, whatever its filter")
+	assert.Len(t, dbtest.Deliveries(t, e.store, a.ID), 2)
+
+	rec = b.post("/events/"+ev.EventID+"/replay", url.Values{"to": {"some"}, "webhook": {"whk_missing"}})
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, text(testid(doc(t, rec), "replay-error")), "does not exist")
+
+	viewer := e.userBrowser(db.RoleViewer)
+	locked := testid(doc(t, viewer.get("/events/"+ev.EventID)), "replay")
+	assert.Empty(t, locked.AttrOr("href", ""), "a viewer cannot replay: no link")
+}
