@@ -104,3 +104,17 @@ type Replayed struct {
 
 // MaxReplayWebhooks bounds the webhooks one replay may list.
 const MaxReplayWebhooks = 100
+
+// RecoverFilter selects the failed deliveries that a recover retries: created in
+// [Since, Until), of one webhook and one event type when set. Deliveries of disabled
+// webhooks are left failed: they could not be attempted until the webhook is enabled.
+type RecoverFilter struct {
+	Since     time.Time
+	Until     time.Time // zero: up to now
+	WebhookID string
+	EventType string
+}
+
+// RecoverBatch bounds one transaction of a recover, so that a hundred thousand failed
+// deliveries never hold the writer (or, on PostgreSQL, row locks) for long.
+const RecoverBatch = 1000

@@ -64,6 +64,7 @@ type Store interface {
 	RetryDelivery(ctx context.Context, id string) (db.Delivery, error)
 	RetryFailed(ctx context.Context, webhookID string) (int, error)
 	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
+	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
 	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
 	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
@@ -178,6 +179,7 @@ func Run(t *testing.T, h Harness) {
 			{"alerts", alertTests()},
 			{"health", healthTests()},
 			{"replay", replayTests()},
+			{"recover", recoverTests()},
 			{"users", userTests()},
 			{"sessions", sessionTests()},
 			{"roles", roleTests()},
