@@ -117,6 +117,7 @@ func (s *Server) Routes() http.Handler {
 			r.Method(http.MethodPost, "/webhooks/{id}/retry-failed", s.allow(db.RoleOperator, s.retryFailed))
 
 			r.Method(http.MethodGet, "/deliveries", s.allow(db.RoleViewer, s.listDeliveries))
+			r.Method(http.MethodPost, "/deliveries/recover", s.allow(db.RoleOperator, s.recoverDeliveries))
 			r.Method(http.MethodGet, "/deliveries/{id}", s.allow(db.RoleViewer, s.getDelivery))
 			r.Method(http.MethodPost, "/deliveries/{id}/retry", s.allow(db.RoleOperator, s.retryDelivery))
 

@@ -34,6 +34,7 @@ type Store interface {
 	RetryDelivery(ctx context.Context, id string) (db.Delivery, error)
 	RetryFailed(ctx context.Context, webhookID string) (int, error)
 	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
+	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 
 	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
 	CountFailed(ctx context.Context, webhookID string) (int, error)
