@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/playwright-community/playwright-go"
 	"github.com/stretchr/testify/assert"
@@ -337,4 +338,34 @@ func TestUIReplayAnEvent(t *testing.T) {
 	u.must("say what it did", u.expect.Locator(u.testid("flash")).ToContainText("Replayed to 1 webhook."))
 	u.must("two deliveries of the event", u.expect.Locator(u.testid("delivery-row")).ToHaveCount(2))
 	eventually(t, "the receiver to get the event again", func() bool { return rcv.calls.Load() == 2 })
+}
+
+// Recover failed deliveries…: a time range, its count, then one attempt each (issue #12
+// item 5).
+func TestUIRecoverFailedDeliveries(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	rcv := newReceiver(t, http.StatusServiceUnavailable, "down", nil)
+	webhookID, _ := createWebhook(t, srv, rcv)
+	since := time.Now().Add(-time.Minute).UTC().Format("2006-01-02T15:04")
+	_, first := sendEvent(t, srv, "order.paid")
+	_, second := sendEvent(t, srv, "order.paid")
+	eventually(t, "both deliveries to fail for good", func() bool {
+		return deliveryStatus(t, srv, first) == "failed" && deliveryStatus(t, srv, second) == "failed"
+	})
+	rcv.answer(http.StatusOK, "back")
+
+	u := newUI(t, srv)
+	u.signIn()
+	u.goto_("/webhooks/" + webhookID)
+	u.click(u.testid("recover"), "Recover failed deliveries…")
+	u.must("fill since", u.page.Locator("#since").Fill(since))
+	u.click(u.testid("recover-count"), "Count them")
+	u.must("confirm the count", u.expect.Locator(u.testid("recover-summary")).ToHaveText("2 failed deliveries will each get one attempt."))
+	u.shot("recover-confirm")
+	u.click(u.testid("recover-button"), "Recover")
+	u.must("say what it did", u.expect.Locator(u.testid("flash")).ToContainText("Retried 2 failed deliveries."))
+	eventually(t, "both to succeed", func() bool {
+		return deliveryStatus(t, srv, first) == "succeeded" && deliveryStatus(t, srv, second) == "succeeded"
+	})
 }

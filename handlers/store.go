@@ -35,6 +35,7 @@ type Store interface {
 	RetryFailed(ctx context.Context, webhookID string) (int, error)
 	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
 	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
+	CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error)
 
 	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
 	CountFailed(ctx context.Context, webhookID string) (int, error)

@@ -144,6 +144,8 @@ func (s *Server) uiRoutes(r chi.Router) {
 			get("/events", db.RoleViewer, s.eventsPage)
 			get("/events/{id}", db.RoleViewer, s.eventPage)
 			get("/events/{id}/replay", db.RoleOperator, s.replayForm)
+			get("/deliveries/recover", db.RoleOperator, s.recoverPage)
+			post("/deliveries/recover", db.RoleOperator, s.recoverPost)
 			post("/events/{id}/replay", db.RoleOperator, s.replayPost)
 
 			get("/alerts", db.RoleViewer, s.alertsPage)

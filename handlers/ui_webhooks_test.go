@@ -343,3 +343,48 @@ func TestReplayFromTheEventPage(t *testing.T) {
 	locked := testid(doc(t, viewer.get("/events/"+ev.EventID)), "replay")
 	assert.Empty(t, locked.AttrOr("href", ""), "a viewer cannot replay: no link")
 }
+
+// Issue 12 item 5 in the UI: a time range, its count to confirm, then the retry.
+func TestRecoverFromTheUI(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	b := e.signedIn()
+	a := dbtest.Webhook(t, e.store, "https://a.test/hook", "order.*")
+	other := dbtest.Webhook(t, e.store, "https://other.test/hook", "invoice.*")
+	for i := range 3 {
+		dbtest.Event(t, e.store, "order.paid", i)
+		dbtest.Fail(t, e.store, a.ID, 503)
+	}
+	dbtest.Event(t, e.store, "invoice.paid", 1)
+	dbtest.Fail(t, e.store, other.ID, 503)
+	since := e.clock.Now().Add(-time.Minute).UTC().Format("2006-01-02T15:04")
+
+	assert.Equal(t, "/deliveries/recover?webhook="+a.ID, testid(doc(t, b.get("/webhooks/"+a.ID)), "recover").AttrOr("href", ""))
+	assert.Equal(t, "/deliveries/recover", testid(doc(t, b.get("/deliveries")), "recover").AttrOr("href", ""))
+	form := doc(t, b.get("/deliveries/recover?webhook="+a.ID))
+	assert.Zero(t, testid(form, "recover-confirm").Length(), "no count before a range")
+
+	bad := doc(t, b.get("/deliveries/recover?webhook="+a.ID+"&since=yesterday"))
+	assert.Contains(t, text(testid(bad, "recover-error")), "Give the start of the range")
+
+	confirm := doc(t, b.get("/deliveries/recover?webhook="+a.ID+"&since="+url.QueryEscape(since)))
+	assert.Equal(t, "3 failed deliveries will each get one attempt.", text(testid(confirm, "recover-summary")))
+	assert.Equal(t, "4 failed deliveries will each get one attempt.",
+		text(testid(doc(t, b.get("/deliveries/recover?since="+url.QueryEscape(since))), "recover-summary")), "every webhook")
+
+	rec := b.post("/deliveries/recover", url.Values{"webhook": {a.ID}, "since": {since}, "until": {""}})
+	require.Equal(t, http.StatusSeeOther, rec.Code)
+	assert.Equal(t, "/webhooks/"+a.ID, rec.Header().Get("Location"))
+	assert.Contains(t, text(testid(doc(t, b.get("/webhooks/"+a.ID)), "flash")), "Retried 3 failed deliveries.")
+	for _, d := range dbtest.Deliveries(t, e.store, a.ID) {
+		assert.Equal(t, db.StatePending, d.State)
+	}
+	assert.Equal(t, db.StateFailed, dbtest.Deliveries(t, e.store, other.ID)[0].State, "the other webhook is not in it")
+
+	rec = b.post("/deliveries/recover", url.Values{"since": {since}, "until": {"2000-01-01T00:00"}})
+	require.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, text(testid(doc(t, rec), "recover-error")), "must come after its start")
+
+	viewer := e.userBrowser(db.RoleViewer)
+	assert.Empty(t, testid(doc(t, viewer.get("/deliveries")), "recover").AttrOr("href", ""), "a viewer cannot recover")
+}

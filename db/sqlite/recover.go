@@ -62,3 +62,22 @@ func (s *DB) RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 		}
 	}
 }
+
+// CountRecoverable counts the failed deliveries that RecoverFailed(f) would retry now: what
+// the UI asks the admin to confirm.
+func (s *DB) CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error) {
+	until := int64(math.MaxInt64)
+	if !f.Until.IsZero() {
+		until = millis(f.Until)
+	}
+	var n int
+	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE d.state = 'failed' AND d.created_at >= ?1 AND d.created_at < ?2 AND w.enabled = 1
+		AND (?3 = '' OR w.public_id = ?3)
+		AND (?4 = '' OR d.event_id IN (SELECT id FROM events WHERE event_type = ?4))`,
+		millis(f.Since), until, f.WebhookID, f.EventType).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count recoverable deliveries: %w", s.translate(err))
+	}
+	return n, nil
+}

@@ -58,6 +58,16 @@ func testRecoverFailedInARange(t *testing.T, h Harness) {
 	end := clock.Add(time.Hour)
 	failAll(t, store, a.ID, "order.paid", 1) // after it
 
+	for f, want := range map[db.RecoverFilter]int{
+		{Since: start, Until: end, WebhookID: a.ID, EventType: "order.paid"}: 3,
+		{Since: start, Until: end}:         6,
+		{Since: start}:                     7,
+		{Since: end.Add(time.Millisecond)}: 0,
+	} {
+		n, err := store.CountRecoverable(ctx, f)
+		require.NoError(t, err)
+		assert.Equal(t, want, n, "%+v", f)
+	}
 	n, err := store.RecoverFailed(ctx, db.RecoverFilter{Since: start, Until: end, WebhookID: a.ID, EventType: "order.paid"})
 	require.NoError(t, err)
 	assert.Equal(t, 3, n, "a's order.paid failures of the range")

@@ -65,6 +65,7 @@ type Store interface {
 	RetryFailed(ctx context.Context, webhookID string) (int, error)
 	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
 	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
+	CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error)
 	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
 	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
 	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
