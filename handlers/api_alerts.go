@@ -164,16 +164,9 @@ type testEmailResponse struct {
 // it, 502 with its error when not, 409 when email is off.
 func (s *Server) sendTestEmail(w http.ResponseWriter, r *http.Request) {
 	var req testEmailRequest
-	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
-		b, err := readBody(w, r, s.maxAdminBodyBytes())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if err := decodeStrict(b, &req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	if err := s.decodeOptional(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	if req.To != "" {
 		if _, err := mail.ParseAddress(req.To); err != nil {

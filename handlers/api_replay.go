@@ -80,16 +80,9 @@ func replaySummary(got []db.Replayed, listed []string) string {
 // replayEvent is POST /api/v1/events/{id}/replay.
 func (s *Server) replayEvent(w http.ResponseWriter, r *http.Request) {
 	var req replayRequest
-	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
-		b, err := readBody(w, r, s.maxAdminBodyBytes())
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		if err := decodeStrict(b, &req); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	if err := s.decodeOptional(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	got, err := s.replay(r, r.PathValue("id"), req.WebhookIDs)
 	if err != nil {
@@ -101,4 +94,17 @@ func (s *Server) replayEvent(w http.ResponseWriter, r *http.Request) {
 		out.Deliveries[i] = replayedDelivery{ID: d.DeliveryID, WebhookID: d.WebhookID}
 	}
 	writeJSON(w, http.StatusAccepted, out)
+}
+
+// decodeOptional decodes a body that may be absent (no length and no content type): v is
+// then left as it is.
+func (s *Server) decodeOptional(w http.ResponseWriter, r *http.Request, v any) error {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return nil
+	}
+	b, err := readBody(w, r, s.maxAdminBodyBytes())
+	if err != nil {
+		return err
+	}
+	return decodeStrict(b, v)
 }
