@@ -67,6 +67,8 @@ type FailingWebhook struct {
 type EventFilter struct {
 	TypePrefix string // event types equal to it or starting with it
 	WorkflowID string
+	Since      time.Time // received at or after
+	Until      time.Time // received before
 	Cursor     string
 	Limit      int // default 50, at most 500
 }

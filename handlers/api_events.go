@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -295,4 +296,64 @@ func notFoundAs(err error, kind, id string) error {
 		return &apiError{Status: http.StatusNotFound, Code: codeNotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
 	}
 	return err
+}
+
+// eventSummary is an event in a list: the event without its deliveries.
+type eventSummary struct {
+	ID             string          `json:"id"`
+	EventType      string          `json:"eventType"`
+	WorkflowID     *string         `json:"workflowId"`
+	Timestamp      string          `json:"timestamp"`
+	Data           json.RawMessage `json:"data"`
+	IdempotencyKey *string         `json:"idempotencyKey"`
+	CreatedAt      string          `json:"createdAt"`
+}
+
+type eventListResponse struct {
+	Data       []eventSummary `json:"data"`
+	NextCursor *string        `json:"nextCursor"`
+}
+
+// listEvents is GET /api/v1/events: events newest first, filtered by the start of the event
+// type, the workflow id and when they were received.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := db.EventFilter{Limit: defaultPageSize, TypePrefix: q.Get("eventType"), WorkflowID: q.Get("workflowId"), Cursor: q.Get("cursor")}
+	if len(f.TypePrefix) > db.MaxEventTypeLen {
+		s.fail(w, r, invalidValue("eventType", fmt.Sprintf("must be at most %d characters", db.MaxEventTypeLen)))
+		return
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			s.fail(w, r, invalidValue("limit", "must be an integer from 1 to 500"))
+			return
+		}
+		f.Limit = n
+	}
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				s.fail(w, r, invalidValue(p.name, "must be an RFC 3339 time such as 2026-11-28T02:00:00Z"))
+				return
+			}
+			*p.to = t
+		}
+	}
+	evs, next, err := s.DB.ListEvents(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := eventListResponse{Data: make([]eventSummary, 0, len(evs)), NextCursor: optional(next)}
+	for _, e := range evs {
+		out.Data = append(out.Data, eventSummary{ID: e.ID, EventType: e.Type, WorkflowID: optional(e.WorkflowID),
+			Timestamp: db.FormatTime(e.OccurredAt), Data: e.Data(), IdempotencyKey: optional(e.IdempotencyKey),
+			CreatedAt: db.FormatTime(e.CreatedAt)})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -3,9 +3,12 @@ package handlers_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -285,4 +288,56 @@ func TestGetEvent(t *testing.T) {
 	assert.Nil(t, m["idempotencyKey"])
 
 	assertError(t, e.admin(http.MethodGet, "/api/v1/events/evt_missing", ""), http.StatusNotFound, "not_found", "")
+}
+
+// Issue 12 item 9: GET /api/v1/events lists events newest first, with filters and cursor
+// pages.
+func TestListEventsAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for i, typ := range []string{"workflow.started", "invoice.paid", "workflow.completed"} {
+		rec := e.ingest(fmt.Sprintf(`{"eventType":%q,"workflowId":"wf_%d","data":{"n":%d}}`, typ, i%2, i))
+		requireStatus(t, rec, http.StatusAccepted)
+	}
+	type page struct {
+		Data []struct {
+			ID             string          `json:"id"`
+			EventType      string          `json:"eventType"`
+			WorkflowID     *string         `json:"workflowId"`
+			Timestamp      string          `json:"timestamp"`
+			Data           json.RawMessage `json:"data"`
+			IdempotencyKey *string         `json:"idempotencyKey"`
+			CreatedAt      string          `json:"createdAt"`
+		} `json:"data"`
+		NextCursor *string `json:"nextCursor"`
+	}
+	get := func(query string) page {
+		t.Helper()
+		rec := e.admin(http.MethodGet, "/api/v1/events"+query, "")
+		requireStatus(t, rec, http.StatusOK)
+		var p page
+		decodeInto(t, rec, &p)
+		return p
+	}
+	all := get("")
+	require.Len(t, all.Data, 3)
+	assert.Equal(t, "workflow.completed", all.Data[0].EventType, "newest first")
+	assert.JSONEq(t, `{"n":2}`, string(all.Data[0].Data))
+	assert.Nil(t, all.NextCursor)
+
+	first := get("?limit=2")
+	require.Len(t, first.Data, 2)
+	require.NotNil(t, first.NextCursor)
+	second := get("?limit=2&cursor=" + url.QueryEscape(*first.NextCursor))
+	require.Len(t, second.Data, 1)
+	assert.Equal(t, "workflow.started", second.Data[0].EventType)
+
+	assert.Len(t, get("?eventType=workflow.").Data, 2, "by the start of the type")
+	assert.Len(t, get("?workflowId=wf_1").Data, 1)
+	assert.Len(t, get("?since="+url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))).Data, 3)
+	assert.Empty(t, get("?until="+url.QueryEscape(time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))).Data)
+
+	assertError(t, e.admin(http.MethodGet, "/api/v1/events?since=yesterday", ""), http.StatusBadRequest, "invalid_value", "since")
+	assertError(t, e.admin(http.MethodGet, "/api/v1/events?limit=0", ""), http.StatusBadRequest, "invalid_value", "limit")
+	assertError(t, e.admin(http.MethodGet, "/api/v1/events?cursor=nope", ""), http.StatusBadRequest, "invalid_value", "cursor")
 }

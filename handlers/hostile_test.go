@@ -194,7 +194,7 @@ func TestHostileWrongMethods(t *testing.T) {
 	h := newHostile(t)
 	id := h.webhook
 	for _, tc := range []struct{ method, path, token string }{
-		{"GET", "/api/v1/events", ingestToken},
+		{"PATCH", "/api/v1/events", ingestToken},
 		{"PUT", "/api/v1/events", ingestToken},
 		{"DELETE", "/api/v1/events", ingestToken},
 		{"PATCH", "/api/v1/events/batch", ingestToken},

@@ -140,7 +140,7 @@ func TestUnknownAPIRoutesAndMethodsAnswerJSON(t *testing.T) {
 	assertError(t, e.admin(http.MethodGet, "/api/v1/nope", ""), http.StatusNotFound, "not_found", "")
 	assertError(t, e.admin(http.MethodGet, "/api/v1/webhooks/x/y/z", ""), http.StatusNotFound, "not_found", "")
 	assertError(t, e.admin(http.MethodPut, "/api/v1/webhooks", ""), http.StatusMethodNotAllowed, "method_not_allowed", "")
-	assertError(t, e.admin(http.MethodGet, "/api/v1/events", ""), http.StatusMethodNotAllowed, "method_not_allowed", "")
+	assertError(t, e.admin(http.MethodDelete, "/api/v1/events", ""), http.StatusMethodNotAllowed, "method_not_allowed", "")
 	// "/" is the admin UI, which sends a browser without a session to sign in.
 	rec := e.call(http.MethodGet, "/", "", "")
 	assert.Equal(t, http.StatusSeeOther, rec.Code)

@@ -102,6 +102,7 @@ func (s *Server) Routes() http.Handler {
 			r.Use(s.authenticate)
 			r.Method(http.MethodPost, "/events", s.allow(db.RoleIngest, s.createEvent))
 			r.Method(http.MethodPost, "/events/batch", s.allow(db.RoleIngest, s.createEventBatch))
+			r.Method(http.MethodGet, "/events", s.allow(db.RoleViewer, s.listEvents))
 			r.Method(http.MethodGet, "/events/{id}", s.allow(db.RoleViewer, s.getEvent))
 			r.Method(http.MethodPost, "/events/{id}/replay", s.allow(db.RoleOperator, s.replayEvent))
 

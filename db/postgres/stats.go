@@ -137,6 +137,12 @@ func (s *DB) ListEvents(ctx context.Context, f db.EventFilter) ([]db.Event, stri
 	if f.WorkflowID != "" {
 		p.filter("workflow_id = ?", f.WorkflowID)
 	}
+	if !f.Since.IsZero() {
+		p.filter("created_at >= ?", millis(f.Since))
+	}
+	if !f.Until.IsZero() {
+		p.filter("created_at < ?", millis(f.Until))
+	}
 	if err := p.after(f.Cursor); err != nil {
 		return nil, "", err
 	}

@@ -231,7 +231,7 @@ func testCreateTestEventTargetsOneWebhook(t *testing.T, h Harness) {
 }
 
 func testListEventsSearchAndPages(t *testing.T, h Harness) {
-	store, _ := open(t, h)
+	store, clock := open(t, h)
 	ctx := t.Context()
 	var all []db.NewEvent
 	for i := range 7 {
@@ -263,6 +263,14 @@ func testListEventsSearchAndPages(t *testing.T, h Harness) {
 	assert.Equal(t, []string{res[6].EventID, res[4].EventID, res[2].EventID, res[0].EventID}, ids(db.EventFilter{TypePrefix: "work"}))
 	assert.Equal(t, []string{res[6].EventID, res[3].EventID, res[0].EventID}, ids(db.EventFilter{WorkflowID: "wf_0"}))
 	assert.Empty(t, ids(db.EventFilter{TypePrefix: "%"}), "no LIKE wildcards")
+
+	// Received times: the first seven at t0, one more an hour later.
+	later := clock.Add(time.Hour)
+	dbtest.Event(t, store, "workflow.late", 1)
+	got := ids(db.EventFilter{Since: later})
+	require.Len(t, got, 1)
+	assert.Len(t, ids(db.EventFilter{Until: later}), 7, "before until")
+	assert.Len(t, ids(db.EventFilter{Since: t0, Until: later.Add(time.Millisecond), TypePrefix: "workflow."}), 5)
 	_, _, err = store.ListEvents(ctx, db.EventFilter{Cursor: "nope"})
 	assert.ErrorIs(t, err, db.ErrBadCursor)
 }
