@@ -90,10 +90,19 @@ type DeliveryFilter struct {
 	EventID   string
 	State     State
 	EventType string
-	Since     time.Time // created at or after
-	Until     time.Time // created before
-	Cursor    string    // from a previous page's next cursor
-	Limit     int       // default 50, at most 500
+	// WorkflowID selects the deliveries of the events of one workflow.
+	WorkflowID string
+	// StatusFrom and StatusTo, when StatusFrom is set, select deliveries whose last attempt
+	// was answered with a status code in [StatusFrom, StatusTo] (one code, or a class such
+	// as 500–599).
+	StatusFrom, StatusTo int
+	// ErrorClass selects deliveries whose last attempt ended with that error class (one of
+	// ErrorClasses), or "HTTP nnn" for an answer other than 2xx.
+	ErrorClass string
+	Since      time.Time // created at or after
+	Until      time.Time // created before
+	Cursor     string    // from a previous page's next cursor
+	Limit      int       // default 50, at most 500
 }
 
 // Replayed is one delivery that a replay created.

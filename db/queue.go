@@ -131,3 +131,7 @@ func RetryAfterSeconds(d time.Duration) int64 {
 func FailedAttempt(r AttemptResult) bool {
 	return r.Next != StateSucceeded && r.ErrorClass != ClassLeaseExpired
 }
+
+// ErrorClasses lists every error class an attempt may record: the engine's (package
+// delivery, which a test keeps in step) and the rescuer's. Filters accept these.
+var ErrorClasses = []string{"timeout", "dns", "connection", "tls", "blocked", "protocol", "internal", "canceled", ClassLeaseExpired}

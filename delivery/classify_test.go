@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/delivery"
 )
 
@@ -185,5 +186,14 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	case <-hit:
 		t.Error("the redirect was followed")
 	default:
+	}
+}
+
+// db.ErrorClasses is what filters accept: it must name every class the engine records.
+func TestErrorClassesAreListedForFilters(t *testing.T) {
+	t.Parallel()
+	for _, c := range []string{delivery.ClassTimeout, delivery.ClassDNS, delivery.ClassConnection, delivery.ClassTLS,
+		delivery.ClassBlocked, delivery.ClassProtocol, delivery.ClassInternal, delivery.ClassCanceled} {
+		assert.Contains(t, db.ErrorClasses, c)
 	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,7 +119,33 @@ func deliveryFilter(q url.Values) (db.DeliveryFilter, error) {
 		f.Limit = n
 	}
 	f.Cursor = q.Get("cursor")
+	f.EventID, f.WorkflowID = q.Get("eventId"), q.Get("workflowId")
+	if v := q.Get("statusCode"); v != "" {
+		var ok bool
+		if f.StatusFrom, f.StatusTo, ok = parseStatusFilter(v); !ok {
+			return f, invalidValue("statusCode", "must be a status code from 100 to 599, or 2xx, 3xx, 4xx or 5xx")
+		}
+	}
+	if v := q.Get("error"); v != "" {
+		if !slices.Contains(db.ErrorClasses, v) {
+			return f, invalidValue("error", "must be one of "+strings.Join(db.ErrorClasses, ", "))
+		}
+		f.ErrorClass = v
+	}
 	return f, nil
+}
+
+// parseStatusFilter reads a status code filter: one code ("503") or a class ("5xx").
+func parseStatusFilter(v string) (from, to int, ok bool) {
+	if len(v) == 3 && v[1:] == "xx" && v[0] >= '1' && v[0] <= '5' {
+		from = int(v[0]-'0') * 100
+		return from, from + 99, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 100 || n > 599 {
+		return 0, 0, false
+	}
+	return n, n, true
 }
 
 func (s *Server) writeDeliveryPage(w http.ResponseWriter, r *http.Request, f db.DeliveryFilter) {

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -295,4 +296,34 @@ func TestRetryFailedOfWebhook(t *testing.T) {
 	e409 := assertError(t, e.admin(http.MethodPost, "/api/v1/webhooks/"+other+"/retry-failed", ""), http.StatusConflict, "conflict", "")
 	assert.Contains(t, e409.Error.Message, "disabled")
 	assertError(t, e.admin(http.MethodPost, "/api/v1/webhooks/whk_missing/retry-failed", ""), http.StatusNotFound, "not_found", "")
+}
+
+// Issue 12 item 9: find deliveries by event, workflow, last status code and error class.
+func TestFindDeliveriesByWhatHappened(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	wh := e.createWebhook("https://a.test/hook", true, "*")
+	for i := range 3 {
+		requireStatus(t, e.ingest(fmt.Sprintf(`{"eventType":"a.b","workflowId":"wf_%d","data":{}}`, i)), http.StatusAccepted)
+	}
+	ok := attempt(t, e.store, wh, db.AttemptResult{StatusCode: 200, Next: db.StateSucceeded})
+	down := attempt(t, e.store, wh, db.AttemptResult{StatusCode: 503, Next: db.StateFailed})
+	slow := attempt(t, e.store, wh, db.AttemptResult{ErrorClass: "timeout", Next: db.StateFailed})
+	ids := func(query string) []string {
+		t.Helper()
+		var out []string
+		for _, d := range e.page("/api/v1/deliveries" + query).Data {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	assert.Equal(t, []string{down.DeliveryID}, ids("?statusCode=503"))
+	assert.Equal(t, []string{down.DeliveryID}, ids("?statusCode=5xx"))
+	assert.Equal(t, []string{ok.DeliveryID}, ids("?statusCode=2xx"))
+	assert.Equal(t, []string{slow.DeliveryID}, ids("?error=timeout"))
+	assert.Equal(t, []string{ok.DeliveryID}, ids("?workflowId=wf_0"))
+	assert.Equal(t, []string{down.DeliveryID}, ids("?eventId="+down.EventID))
+	for q, field := range map[string]string{"?statusCode=6xx": "statusCode", "?statusCode=42": "statusCode", "?error=boom": "error"} {
+		assertError(t, e.admin(http.MethodGet, "/api/v1/deliveries"+q, ""), http.StatusBadRequest, "invalid_value", field)
+	}
 }

@@ -88,6 +88,15 @@ func (s *DB) ListDeliveries(ctx context.Context, f db.DeliveryFilter) ([]db.Deli
 	if f.EventType != "" {
 		p.filter("e.event_type = ?", f.EventType)
 	}
+	if f.WorkflowID != "" {
+		p.filter("e.workflow_id = ?", f.WorkflowID)
+	}
+	if f.StatusFrom != 0 {
+		p.filter("d.last_status_code BETWEEN ? AND ?", f.StatusFrom, f.StatusTo)
+	}
+	if f.ErrorClass != "" {
+		p.filter("d.last_error = ?", f.ErrorClass)
+	}
 	if !f.Since.IsZero() {
 		p.filter("d.created_at >= ?", millis(f.Since))
 	}

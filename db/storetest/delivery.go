@@ -18,6 +18,7 @@ func deliveryTests() []test {
 		{"RetryDelivery", testRetryDelivery},
 		{"RetryFailed", testRetryFailed},
 		{"ListDeliveries", testListDeliveries},
+		{"FindDeliveries", testFindDeliveries},
 		{"TimesRoundTripAsUTCMilliseconds", testTimesRoundTripAsUTCMilliseconds},
 	}
 }
@@ -287,4 +288,39 @@ func testTimesRoundTripAsUTCMilliseconds(t *testing.T, h Harness) {
 	d = dbtest.Delivery(t, store, d.ID)
 	isUTCms(t, want.Add(time.Second), d.LastAttemptAt, "last attempt")
 	isUTCms(t, want.Add(time.Second+time.Hour), d.NextAttemptAt, "next attempt")
+}
+
+// Issue 12 item 9: deliveries found by workflow, last status code (one or a class) and error
+// class.
+func testFindDeliveries(t *testing.T, h Harness) {
+	store, _ := open(t, h)
+	ctx := t.Context()
+	wh := dbtest.Webhook(t, store, "https://a.test/hook")
+	_, err := store.CreateEvents(ctx, []db.NewEvent{
+		{Type: "a.b", WorkflowID: "wf_1", Data: []byte(`{}`)},
+		{Type: "a.b", WorkflowID: "wf_1", Data: []byte(`{}`)},
+		{Type: "a.b", WorkflowID: "wf_2", Data: []byte(`{}`)},
+		{Type: "a.b", Data: []byte(`{}`)},
+	})
+	require.NoError(t, err)
+	ok := dbtest.Attempt(t, store, wh.ID, db.AttemptResult{StatusCode: 204, Next: db.StateSucceeded})
+	gone := dbtest.Attempt(t, store, wh.ID, db.AttemptResult{StatusCode: 503, Next: db.StateFailed})
+	busy := dbtest.Attempt(t, store, wh.ID, db.AttemptResult{StatusCode: 502, Next: db.StateFailed})
+	slow := dbtest.Attempt(t, store, wh.ID, db.AttemptResult{ErrorClass: "timeout", Next: db.StateFailed})
+	ids := func(f db.DeliveryFilter) []string {
+		t.Helper()
+		var out []string
+		for _, d := range allDeliveries(t, store, f) {
+			out = append(out, d.ID)
+		}
+		return out
+	}
+	assert.ElementsMatch(t, []string{ok.DeliveryID, gone.DeliveryID}, ids(db.DeliveryFilter{WorkflowID: "wf_1"}))
+	assert.Equal(t, []string{gone.DeliveryID}, ids(db.DeliveryFilter{StatusFrom: 503, StatusTo: 503}))
+	assert.ElementsMatch(t, []string{gone.DeliveryID, busy.DeliveryID}, ids(db.DeliveryFilter{StatusFrom: 500, StatusTo: 599}))
+	assert.Equal(t, []string{ok.DeliveryID}, ids(db.DeliveryFilter{StatusFrom: 200, StatusTo: 299}))
+	assert.Equal(t, []string{slow.DeliveryID}, ids(db.DeliveryFilter{ErrorClass: "timeout"}))
+	assert.Equal(t, []string{busy.DeliveryID}, ids(db.DeliveryFilter{ErrorClass: "HTTP 502"}))
+	assert.Equal(t, []string{busy.DeliveryID}, ids(db.DeliveryFilter{WorkflowID: "wf_2", StatusFrom: 500, StatusTo: 599}), "filters combine")
+	assert.Empty(t, ids(db.DeliveryFilter{WorkflowID: "wf_2", StatusFrom: 200, StatusTo: 299}))
 }
