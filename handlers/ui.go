@@ -143,6 +143,7 @@ func (s *Server) uiRoutes(r chi.Router) {
 
 			get("/events", db.RoleViewer, s.eventsPage)
 			get("/events/{id}", db.RoleViewer, s.eventPage)
+			get("/go", db.RoleViewer, s.goToID)
 			get("/events/{id}/replay", db.RoleOperator, s.replayForm)
 			get("/deliveries/recover", db.RoleOperator, s.recoverPage)
 			post("/deliveries/recover", db.RoleOperator, s.recoverPost)

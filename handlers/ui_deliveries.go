@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,8 +26,23 @@ func (s *Server) deliveryFilterForm(q url.Values) (views.DeliveryFilterForm, db.
 	f := views.DeliveryFilterForm{
 		Webhook: q.Get("webhook"), Status: q.Get("status"), EventType: strings.TrimSpace(q.Get("event_type")),
 		Range: q.Get("range"), From: q.Get("from"), To: q.Get("to"), Errors: map[string]string{},
+		Event: strings.TrimSpace(q.Get("event")), Workflow: strings.TrimSpace(q.Get("workflow")),
+		StatusCode: strings.TrimSpace(q.Get("status_code")), Error: q.Get("error"),
 	}
-	df := db.DeliveryFilter{WebhookID: f.Webhook, Cursor: q.Get("cursor"), Limit: uiPageSize}
+	df := db.DeliveryFilter{WebhookID: f.Webhook, Cursor: q.Get("cursor"), Limit: uiPageSize, EventID: f.Event, WorkflowID: f.Workflow}
+	if f.StatusCode != "" {
+		var ok bool
+		if df.StatusFrom, df.StatusTo, ok = parseStatusFilter(f.StatusCode); !ok {
+			f.Errors["status_code"] = "Enter a status code such as 503, or a class such as 5xx."
+		}
+	}
+	if f.Error != "" {
+		if slices.Contains(db.ErrorClasses, f.Error) {
+			df.ErrorClass = f.Error
+		} else {
+			f.Errors["error"] = "Choose an error from the list."
+		}
+	}
 	if f.Status != "" {
 		if db.State(f.Status).Valid() {
 			df.State = db.State(f.Status)

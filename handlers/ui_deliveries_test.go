@@ -385,3 +385,59 @@ func TestErrorPagesUseTheLayout(t *testing.T) {
 	assert.Contains(t, text(testid(page, "error-page")), rec.Header().Get("X-Request-Id"))
 	assert.Equal(t, 1, page.Find("header.top").Length(), "in the layout")
 }
+
+// Issue 12 item 9 in the UI: the deliveries page finds by workflow, event, last status and
+// last error.
+func TestDeliveryListFindsByWhatHappened(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	b := e.signedIn()
+	wh := dbtest.Webhook(t, e.store, "https://a.test/hook")
+	_, err := e.store.CreateEvents(t.Context(), []db.NewEvent{
+		{Type: "a.b", WorkflowID: "wf_1", Data: []byte(`{}`)},
+		{Type: "a.b", WorkflowID: "wf_2", Data: []byte(`{}`)},
+		{Type: "a.b", Data: []byte(`{}`)},
+	})
+	require.NoError(t, err)
+	ok := dbtest.Attempt(t, e.store, wh.ID, db.AttemptResult{StatusCode: 200, Next: db.StateSucceeded})
+	down := dbtest.Attempt(t, e.store, wh.ID, db.AttemptResult{StatusCode: 503, Next: db.StateFailed})
+	slow := dbtest.Attempt(t, e.store, wh.ID, db.AttemptResult{ErrorClass: "timeout", Next: db.StateFailed})
+	rows := func(query string) []string {
+		t.Helper()
+		var ids []string
+		testid(doc(t, b.get("/deliveries"+query)), "delivery-row").Each(func(_ int, s *goquery.Selection) {
+			ids = append(ids, s.AttrOr("data-delivery-id", ""))
+		})
+		return ids
+	}
+	assert.Equal(t, []string{down.DeliveryID}, rows("?status_code=5xx"))
+	assert.Equal(t, []string{ok.DeliveryID}, rows("?status_code=200"))
+	assert.Equal(t, []string{slow.DeliveryID}, rows("?error=timeout"))
+	assert.Equal(t, []string{ok.DeliveryID}, rows("?workflow=wf_1"))
+	assert.Equal(t, []string{down.DeliveryID}, rows("?event="+down.EventID))
+	rec := b.get("/deliveries?status_code=9xx")
+	assert.Equal(t, http.StatusUnprocessableEntity, rec.Code)
+	assert.Contains(t, text(doc(t, rec).Find("#f-code").Parent()), "Enter a status code such as 503")
+}
+
+// The id box in the header sends a pasted id straight to its page (issue 12 item 9).
+func TestIDSearchGoesStraightToThePage(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	b := e.signedIn()
+	for _, page := range []string{"/deliveries", "/events", "/webhooks", "/alerts"} {
+		form := testid(doc(t, b.get(page)), "id-search")
+		assert.Equal(t, "/go", form.AttrOr("action", ""), page)
+	}
+	for id, want := range map[string]string{"evt_01ABC": "/events/evt_01ABC", " dlv_01ABC ": "/deliveries/dlv_01ABC",
+		"whk_01ABC": "/webhooks/whk_01ABC"} {
+		rec := b.get("/go?id=" + url.QueryEscape(id))
+		assert.Equal(t, http.StatusSeeOther, rec.Code, id)
+		assert.Equal(t, want, rec.Header().Get("Location"), id)
+	}
+	for _, bad := range []string{"", "nope", "evt_", "evt_../x", "usr_01ABC"} {
+		rec := b.get("/go?id=" + url.QueryEscape(bad))
+		assert.Equal(t, http.StatusBadRequest, rec.Code, bad)
+		assert.Contains(t, rec.Body.String(), "Paste an event (evt_…), delivery (dlv_…) or webhook (whk_…) id.", bad)
+	}
+}

@@ -170,3 +170,19 @@ func (s *Server) replayPost(w http.ResponseWriter, r *http.Request) {
 	s.flash(w, r, msg)
 	redirect(w, r, "/events/"+id)
 }
+
+// idPages maps an id's prefix to the page it has.
+var idPages = map[string]string{"evt_": "/events/", "dlv_": "/deliveries/", "whk_": "/webhooks/"}
+
+// goToID is GET /go?id=…: the search box in the header sends a pasted id straight to its
+// page. Something that is not an id of these kinds is a 400 page that says what it takes.
+func (s *Server) goToID(w http.ResponseWriter, r *http.Request) {
+	id := strings.TrimSpace(r.URL.Query().Get("id"))
+	if len(id) > 4 && len(id) <= 64 && !strings.ContainsAny(id, "/?#% ") {
+		if page, ok := idPages[id[:4]]; ok {
+			redirect(w, r, page+id)
+			return
+		}
+	}
+	s.uiFail(w, r, &uiError{http.StatusBadRequest, "Not an id", "Paste an event (evt_…), delivery (dlv_…) or webhook (whk_…) id."})
+}
