@@ -416,6 +416,12 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 			WHERE public_id = $5 AND (last_attempt_at IS NULL OR last_attempt_at <= $1)`,
 			millis(r.AttemptedAt), r.Claim.DeliveryID, nullInt(r.StatusCode), nullString(lastErrs[latest[w]]), w)
 	}
+	for _, c := range db.HourCounts(results, owned) {
+		b.Queue(`INSERT INTO attempt_hours (webhook_id, hour, succeeded, failed)
+			SELECT id, $1, $2, $3 FROM webhooks WHERE public_id = $4
+			ON CONFLICT (webhook_id, hour) DO UPDATE SET succeeded = attempt_hours.succeeded + excluded.succeeded,
+			failed = attempt_hours.failed + excluded.failed`, millis(c.Hour), c.Succeeded, c.Failed, c.WebhookID)
+	}
 	if b.Len() > 0 {
 		if err := t.SendBatch(t.ctx, b).Close(); err != nil {
 			return fmt.Errorf("alert bookkeeping and latest attempts: %w", err)

@@ -420,6 +420,14 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 			return false, fmt.Errorf("note latest attempt of %s: %w", w, err)
 		}
 	}
+	for _, c := range db.HourCounts(results, owned) {
+		if _, err := t.exec(`INSERT INTO attempt_hours (webhook_id, hour, succeeded, failed)
+			SELECT id, ?, ?, ? FROM webhooks WHERE public_id = ?
+			ON CONFLICT (webhook_id, hour) DO UPDATE SET succeeded = succeeded + excluded.succeeded,
+			failed = failed + excluded.failed`, millis(c.Hour), c.Succeeded, c.Failed, c.WebhookID); err != nil {
+			return false, fmt.Errorf("count attempts of %s: %w", c.WebhookID, err)
+		}
+	}
 	noticed, err := t.trackHealth(results, owned, now) // see health.go
 	return alerted || noticed, err
 }

@@ -66,6 +66,7 @@ type Store interface {
 	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
 	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 	CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error)
+	AttemptsByHour(ctx context.Context, webhookID string, since time.Time) ([]db.HourCount, error)
 	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
 	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
 	RecordAndClaim(ctx context.Context, results []db.AttemptResult, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
@@ -181,6 +182,7 @@ func Run(t *testing.T, h Harness) {
 			{"health", healthTests()},
 			{"replay", replayTests()},
 			{"recover", recoverTests()},
+			{"hours", hoursTests()},
 			{"users", userTests()},
 			{"sessions", sessionTests()},
 			{"roles", roleTests()},
