@@ -36,6 +36,7 @@ type Store interface {
 	ReplayEvent(ctx context.Context, eventID string, webhookIDs []string) ([]db.Replayed, error)
 	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 	CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error)
+	AttemptsByHour(ctx context.Context, webhookID string, since time.Time) ([]db.HourCount, error)
 
 	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
 	CountFailed(ctx context.Context, webhookID string) (int, error)

@@ -441,3 +441,37 @@ func TestIDSearchGoesStraightToThePage(t *testing.T) {
 		assert.Contains(t, rec.Body.String(), "Paste an event (evt_…), delivery (dlv_…) or webhook (whk_…) id.", bad)
 	}
 }
+
+// Issue 12 item 10: the dashboard and each webhook page chart the last 24 hours' attempts
+// per hour as SVG, succeeded solid and failed hatched, with the numbers as text.
+func TestChartsOfAttemptsPerHour(t *testing.T) {
+	t.Parallel()
+	e := newUIEnv(t)
+	b := e.signedIn()
+	a := dbtest.Webhook(t, e.store, "https://a.test/hook")
+	other := dbtest.Webhook(t, e.store, "https://other.test/hook")
+	for i := range 3 {
+		dbtest.Event(t, e.store, "a.b", i)
+	}
+	dbtest.Succeed(t, e.store, a.ID)
+	dbtest.Fail(t, e.store, a.ID, 503)
+	dbtest.Succeed(t, e.store, other.ID)
+	e.clock.Add(2 * time.Hour)
+	dbtest.Fail(t, e.store, a.ID, 500)
+
+	page := doc(t, b.get("/"))
+	chart := testid(page, "chart-attempts")
+	require.Equal(t, 1, chart.Length())
+	assert.Equal(t, 24, chart.Find(`[data-testid="chart-hour"]`).Length(), "one column per hour")
+	assert.Equal(t, "2 succeeded, 2 failed", text(testid(page, "chart-attempts-totals")))
+	assert.Equal(t, 2, chart.Find("rect.bar-failed").Length(), "two hours with failures, hatched")
+	assert.Contains(t, chart.Find("rect.bar-failed").First().AttrOr("fill", ""), "url(#chart-attempts-hatch)")
+	assert.Equal(t, "img", chart.Find("svg").AttrOr("role", ""))
+	rows := testid(page, "chart-attempts-table").Find("tbody tr")
+	assert.Equal(t, 24, rows.Length(), "the numbers, for screen readers")
+	assert.Equal(t, "14:0001", strings.ReplaceAll(text(rows.Last()), " ", ""), "the current hour: none succeeded, one failed")
+	assert.Contains(t, chart.Find("title").Eq(21).Text(), "12:00–12:59 UTC: 2 succeeded, 1 failed")
+
+	mine := doc(t, b.get("/webhooks/"+a.ID))
+	assert.Equal(t, "1 succeeded, 2 failed", text(testid(mine, "chart-attempts-totals")), "the webhook's own")
+}

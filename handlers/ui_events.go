@@ -47,10 +47,28 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
+	chart, err := s.attemptsChart(r, "", "chart-attempts", "Attempts per hour, last 24 hours")
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Dashboard", Nav: "dashboard"}, views.Dashboard(views.DashboardData{
 		Counts: counts, Failing: failing, RecentFailed: recent, Webhooks: len(whs),
-		UnsentAlerts: unsent, RecentAlerts: recentAlerts, EmailOff: !s.emailStatus(r).On, Now: s.now(),
+		UnsentAlerts: unsent, RecentAlerts: recentAlerts, EmailOff: !s.emailStatus(r).On, Chart: chart, Now: s.now(),
 	}))
+}
+
+// chartHours is how many hours the attempt charts show, the current one included.
+const chartHours = 24
+
+// attemptsChart reads the last 24 hours' attempts of one webhook ("": all) for a chart.
+func (s *Server) attemptsChart(r *http.Request, webhookID, id, title string) (views.ChartData, error) {
+	now := s.now()
+	counts, err := s.DB.AttemptsByHour(r.Context(), webhookID, now.Add(-(chartHours-1)*time.Hour))
+	if err != nil {
+		return views.ChartData{}, err
+	}
+	return views.ChartData{ID: id, Title: title, Hours: db.LastHours(counts, now, chartHours)}, nil
 }
 
 // validTypePrefix accepts the beginning of an event type: the characters event types are

@@ -152,9 +152,14 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	chart, err := s.attemptsChart(r, wh.ID, "chart-attempts", "Attempts to this webhook per hour, last 24 hours")
+	if err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Webhook " + wh.URL, Nav: "webhooks"}, views.WebhookPage(views.WebhookData{
 		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed, Recent: recent, OldSecrets: secrets.Old,
-		RevealSecret: reveal, Now: s.now(),
+		RevealSecret: reveal, Chart: chart, Now: s.now(),
 	}))
 }
 
