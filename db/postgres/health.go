@@ -10,34 +10,18 @@ import (
 )
 
 // trackHealth applies what recorded attempts say about their webhooks' runs of failures (see
-// db.HealthChanges): a success ends the run and, when the webhook was alerted on, queues the
-// "recovered" alert; a failure starts the run; a 410, or a run longer than DisableAfter,
+// db.HealthChanges), once queueRuns has moved the runs: a success of a webhook alerted on
+// queues the "recovered" alert; a 410, or a run longer than DisableAfter,
 // disables the webhook with its reason, a webhook_disabled alert and an audit record by the
 // system. All of it commits with the attempts. Each statement locks one webhook row, in the
 // order of webhook ids, and the conditions are re-checked under the lock: two instances
 // recording for one webhook raise one alert, not two.
-func (t *tx) trackHealth(results []db.AttemptResult, owned func(db.AttemptResult) bool, now int64) error {
-	for _, c := range db.HealthChanges(results, owned) {
+func (t *tx) trackHealth(changes []db.HealthChange, now int64) error {
+	for _, c := range changes {
 		if c.Succeeded {
 			if err := t.noteRecovered(c, now); err != nil {
 				return fmt.Errorf("note recovery of %s: %w", c.WebhookID, err)
 			}
-		}
-		var (
-			from *int64
-			err  error
-		)
-		if !c.FailingFrom.IsZero() {
-			from = nullMillis(c.FailingFrom)
-		}
-		switch {
-		case c.Succeeded:
-			_, err = t.exec(`UPDATE webhooks SET failing_since = $1 WHERE public_id = $2`, from, c.WebhookID)
-		case from != nil:
-			_, err = t.exec(`UPDATE webhooks SET failing_since = $1 WHERE public_id = $2 AND failing_since IS NULL`, from, c.WebhookID)
-		}
-		if err != nil {
-			return fmt.Errorf("note failures of %s: %w", c.WebhookID, err)
 		}
 		if c.MayDisable() {
 			if err := t.disableFailing(c, now); err != nil {
@@ -46,6 +30,24 @@ func (t *tx) trackHealth(results []db.AttemptResult, owned func(db.AttemptResult
 		}
 	}
 	return nil
+}
+
+// queueRuns queues on b the changes to the webhooks' runs of failures (failing_since): they
+// only write, so they ride with the batch of the other bookkeeping, ahead of trackHealth.
+func queueRuns(b *pgx.Batch, changes []db.HealthChange) {
+	for _, c := range changes {
+		var from *int64
+		if !c.FailingFrom.IsZero() {
+			from = nullMillis(c.FailingFrom)
+		}
+		switch {
+		case c.Succeeded:
+			b.Queue(`UPDATE webhooks SET failing_since = $1 WHERE public_id = $2 AND failing_since IS DISTINCT FROM $1`,
+				from, c.WebhookID)
+		case from != nil:
+			b.Queue(`UPDATE webhooks SET failing_since = $1 WHERE public_id = $2 AND failing_since IS NULL`, from, c.WebhookID)
+		}
+	}
 }
 
 // noteRecovered queues the "recovered" alert of a webhook that was alerted on and has just

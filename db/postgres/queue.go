@@ -422,12 +422,14 @@ func (t *tx) afterAttempts(results []db.AttemptResult, lastErrs []string, owned 
 			ON CONFLICT (webhook_id, hour) DO UPDATE SET succeeded = attempt_hours.succeeded + excluded.succeeded,
 			failed = attempt_hours.failed + excluded.failed`, millis(c.Hour), c.Succeeded, c.Failed, c.WebhookID)
 	}
+	changes := db.HealthChanges(results, owned)
+	queueRuns(b, changes) // see health.go
 	if b.Len() > 0 {
 		if err := t.SendBatch(t.ctx, b).Close(); err != nil {
 			return fmt.Errorf("alert bookkeeping and latest attempts: %w", err)
 		}
 	}
-	return t.trackHealth(results, owned, now) // see health.go
+	return t.trackHealth(changes, now)
 }
 
 // rescueBatch bounds one RescueExpired transaction.

@@ -15,25 +15,27 @@ import (
 // system. All of it commits with the attempts. It reports whether it queued an alert.
 func (t *tx) trackHealth(results []db.AttemptResult, owned func(db.AttemptResult) bool, now int64) (alerted bool, err error) {
 	for _, c := range db.HealthChanges(results, owned) {
-		if c.Succeeded {
-			queued, err := t.noteRecovered(c, now)
-			if err != nil {
-				return false, fmt.Errorf("note recovery of %s: %w", c.WebhookID, err)
-			}
-			alerted = alerted || queued
-		}
+		// The run moves first, as on PostgreSQL (where it rides with the batch): a recovered
+		// alert then reads a run that the success has just ended.
 		var from sql.NullInt64
 		if !c.FailingFrom.IsZero() {
 			from = sql.NullInt64{Int64: millis(c.FailingFrom), Valid: true}
 		}
 		switch {
 		case c.Succeeded:
-			_, err = t.exec(`UPDATE webhooks SET failing_since = ? WHERE public_id = ?`, from, c.WebhookID)
+			_, err = t.exec(`UPDATE webhooks SET failing_since = ?1 WHERE public_id = ?2 AND failing_since IS NOT ?1`, from, c.WebhookID)
 		case from.Valid:
 			_, err = t.exec(`UPDATE webhooks SET failing_since = ? WHERE public_id = ? AND failing_since IS NULL`, from, c.WebhookID)
 		}
 		if err != nil {
 			return false, fmt.Errorf("note failures of %s: %w", c.WebhookID, err)
+		}
+		if c.Succeeded {
+			queued, err := t.noteRecovered(c, now)
+			if err != nil {
+				return false, fmt.Errorf("note recovery of %s: %w", c.WebhookID, err)
+			}
+			alerted = alerted || queued
 		}
 		if c.MayDisable() {
 			disabled, err := t.disableFailing(c, now)
