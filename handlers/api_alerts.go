@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/mail"
-	"strconv"
 	"strings"
 
 	"github.com/hookrelay/hookrelay/db"
@@ -119,13 +118,9 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		}
 		f.State = db.AlertState(v)
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			s.fail(w, r, invalidValue("limit", "must be an integer from 1 to 500"))
-			return
-		}
-		f.Limit = n
+	if err := pageLimit(q, &f.Limit); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	alerts, next, err := s.DB.ListAlerts(r.Context(), f)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -92,12 +91,8 @@ func auditFilter(q url.Values) (db.AuditFilter, error) {
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Until.After(f.Since) {
 		return f, invalidValue("until", "must be after since")
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			return f, invalidValue("limit", "must be an integer from 1 to 500")
-		}
-		f.Limit = n
+	if err := pageLimit(q, &f.Limit); err != nil {
+		return f, err
 	}
 	return f, nil
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,12 +112,8 @@ func deliveryFilter(q url.Values) (db.DeliveryFilter, error) {
 		}
 		f.State = db.State(v)
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			return f, invalidValue("limit", "must be an integer from 1 to 500")
-		}
-		f.Limit = n
+	if err := pageLimit(q, &f.Limit); err != nil {
+		return f, err
 	}
 	f.Cursor = q.Get("cursor")
 	f.EventID, f.WorkflowID = q.Get("eventId"), q.Get("workflowId")
@@ -238,5 +235,19 @@ func optionalSeconds(d time.Duration) *int64 {
 	if s := db.RetryAfterSeconds(d); s != 0 {
 		return &s
 	}
+	return nil
+}
+
+// pageLimit reads a list's limit parameter into limit, when given: 1 to maxPageSize.
+func pageLimit(q url.Values, limit *int) error {
+	v := q.Get("limit")
+	if v == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		return invalidValue("limit", fmt.Sprintf("must be an integer from 1 to %d", maxPageSize))
+	}
+	*limit = n
 	return nil
 }

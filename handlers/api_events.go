@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -235,14 +234,8 @@ func (s *Server) batchItem(raw json.RawMessage) (db.NewEvent, error) {
 
 // eventResponse is GET /api/v1/events/{id}.
 type eventResponse struct {
-	ID             string          `json:"id"`
-	EventType      string          `json:"eventType"`
-	WorkflowID     *string         `json:"workflowId"`
-	Timestamp      string          `json:"timestamp"`
-	Data           json.RawMessage `json:"data"`
-	IdempotencyKey *string         `json:"idempotencyKey"`
-	CreatedAt      string          `json:"createdAt"`
-	Deliveries     []eventDelivery `json:"deliveries"`
+	eventSummary
+	Deliveries []eventDelivery `json:"deliveries"`
 }
 
 type eventDelivery struct {
@@ -258,11 +251,7 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundAs(err, "event", id))
 		return
 	}
-	resp := eventResponse{
-		ID: e.ID, EventType: e.Type, WorkflowID: optional(e.WorkflowID), Timestamp: db.FormatTime(e.OccurredAt),
-		Data: e.Data(), IdempotencyKey: optional(e.IdempotencyKey), CreatedAt: db.FormatTime(e.CreatedAt),
-		Deliveries: []eventDelivery{},
-	}
+	resp := eventResponse{eventSummary: newEventSummary(e), Deliveries: []eventDelivery{}}
 	// An event fans out to at most one delivery per webhook; page through all of them.
 	f := db.DeliveryFilter{EventID: e.ID, Limit: 500}
 	for {
@@ -309,6 +298,12 @@ type eventSummary struct {
 	CreatedAt      string          `json:"createdAt"`
 }
 
+func newEventSummary(e db.Event) eventSummary {
+	return eventSummary{ID: e.ID, EventType: e.Type, WorkflowID: optional(e.WorkflowID),
+		Timestamp: db.FormatTime(e.OccurredAt), Data: e.Data(), IdempotencyKey: optional(e.IdempotencyKey),
+		CreatedAt: db.FormatTime(e.CreatedAt)}
+}
+
 type eventListResponse struct {
 	Data       []eventSummary `json:"data"`
 	NextCursor *string        `json:"nextCursor"`
@@ -323,13 +318,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, invalidValue("eventType", fmt.Sprintf("must be at most %d characters", db.MaxEventTypeLen)))
 		return
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			s.fail(w, r, invalidValue("limit", "must be an integer from 1 to 500"))
-			return
-		}
-		f.Limit = n
+	if err := pageLimit(q, &f.Limit); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	for _, p := range []struct {
 		name string
@@ -351,9 +342,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	out := eventListResponse{Data: make([]eventSummary, 0, len(evs)), NextCursor: optional(next)}
 	for _, e := range evs {
-		out.Data = append(out.Data, eventSummary{ID: e.ID, EventType: e.Type, WorkflowID: optional(e.WorkflowID),
-			Timestamp: db.FormatTime(e.OccurredAt), Data: e.Data(), IdempotencyKey: optional(e.IdempotencyKey),
-			CreatedAt: db.FormatTime(e.CreatedAt)})
+		out.Data = append(out.Data, newEventSummary(e))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
