@@ -23,11 +23,7 @@ func (s *DB) ReplayEvent(ctx context.Context, eventID string, webhookIDs []strin
 		if err := t.queryRow(`SELECT id, event_type FROM events WHERE public_id = ?`, eventID).Scan(&eventRow, &typ); err != nil {
 			return fmt.Errorf("event %s: %w", eventID, s.translate(err))
 		}
-		type target struct {
-			row int64
-			id  string
-		}
-		var targets []target
+		var targets []fanoutTarget
 		if len(webhookIDs) == 0 {
 			all, err := t.enabledWebhooks()
 			if err != nil {
@@ -35,28 +31,25 @@ func (s *DB) ReplayEvent(ctx context.Context, eventID string, webhookIDs []strin
 			}
 			for _, w := range all {
 				if db.MatchAny(w.patterns, typ) {
-					targets = append(targets, target{w.rowID, w.id})
+					targets = append(targets, w)
 				}
 			}
 		}
 		for _, id := range webhookIDs {
-			var row int64
-			if err := t.queryRow(`SELECT id FROM webhooks WHERE public_id = ?`, id).Scan(&row); err != nil {
+			w := fanoutTarget{id: id}
+			if err := t.queryRow(`SELECT id FROM webhooks WHERE public_id = ?`, id).Scan(&w.rowID); err != nil {
 				return fmt.Errorf("webhook %s: %w", id, s.translate(err))
 			}
-			targets = append(targets, target{row, id})
+			targets = append(targets, w)
 		}
-		now := millis(s.Now())
-		for _, w := range targets {
+		rows := make([][3]any, len(targets))
+		for i, w := range targets {
 			r := db.Replayed{DeliveryID: db.NewID("dlv"), WebhookID: w.id}
-			if _, err := t.exec(`INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
-				VALUES (?, ?, ?, 'pending', ?, ?, ?)`, r.DeliveryID, eventRow, w.row, now, now, now); err != nil {
-				return fmt.Errorf("insert delivery: %w", translate(err))
-			}
+			rows[i] = [3]any{r.DeliveryID, eventRow, w.rowID}
 			t.markDue(w.id)
 			out = append(out, r)
 		}
-		return nil
+		return t.insertDeliveries(rows, s.Now())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("replay event %s: %w", eventID, s.translate(err))
