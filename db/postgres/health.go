@@ -51,7 +51,8 @@ func queueRuns(b *pgx.Batch, changes []db.HealthChange) {
 }
 
 // noteRecovered queues the "recovered" alert of a webhook that was alerted on and has just
-// succeeded, once: the alert mark is cleared with it.
+// succeeded, once: the alert mark is cleared with it. The alert is failing since the first
+// alert of the incident: the success has already ended the run of failures.
 func (t *tx) noteRecovered(c db.HealthChange, now int64) error {
 	var (
 		o     outboxRow
@@ -60,7 +61,7 @@ func (t *tx) noteRecovered(c db.HealthChange, now int64) error {
 	)
 	// FOR UPDATE: an instance recording a success of the same webhook waits here, then finds
 	// the mark cleared.
-	err := t.queryRow(`SELECT id, url, description, coalesce(failing_since, alerted_at) FROM webhooks
+	err := t.queryRow(`SELECT id, url, description, alerted_at FROM webhooks
 		WHERE public_id = $1 AND alerted_at IS NOT NULL FOR UPDATE`, c.WebhookID).Scan(&row, &o.url, &o.desc, &since)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil

@@ -49,13 +49,14 @@ func (t *tx) trackHealth(results []db.AttemptResult, owned func(db.AttemptResult
 }
 
 // noteRecovered queues the "recovered" alert of a webhook that was alerted on and has just
-// succeeded, once: the alert mark is cleared with it.
+// succeeded, once: the alert mark is cleared with it. The alert is failing since the first
+// alert of the incident: the success has already ended the run of failures.
 func (t *tx) noteRecovered(c db.HealthChange, now int64) (bool, error) {
 	var (
 		o     outboxRow
 		since int64
 	)
-	err := t.queryRow(`SELECT id, url, description, coalesce(failing_since, alerted_at) FROM webhooks
+	err := t.queryRow(`SELECT id, url, description, alerted_at FROM webhooks
 		WHERE public_id = ? AND alerted_at IS NOT NULL`, c.WebhookID).Scan(&o.webhookRow, &o.url, &o.desc, &since)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
