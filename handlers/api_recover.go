@@ -87,14 +87,20 @@ func (s *Server) recoverDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	n, err := s.DB.RecoverFailed(r.Context(), f)
-	if n > 0 || err == nil {
-		// What was recovered stays recovered, even when a later batch failed.
-		s.audit(r, db.AuditDeliveryRecover, recoverTarget(f), recoverSummary(f, n))
-	}
+	n, err := s.recover(r, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusAccepted, retryFailedResponse{Retried: n})
+}
+
+// recover runs and audits a recover for the API and the UI.
+func (s *Server) recover(r *http.Request, f db.RecoverFilter) (int, error) {
+	n, err := s.DB.RecoverFailed(r.Context(), f)
+	if n > 0 || err == nil {
+		// What was recovered stays recovered, even when a later batch failed.
+		s.audit(r, db.AuditDeliveryRecover, recoverTarget(f), recoverSummary(f, n))
+	}
+	return n, err
 }

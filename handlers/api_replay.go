@@ -43,18 +43,18 @@ func checkReplayWebhooks(ids []string) error {
 	return nil
 }
 
-// replay runs a replay for the API and the UI: the event must exist (404 otherwise), and a
-// listed webhook that does not is a 400 naming it.
+// replay runs and audits a replay for the API and the UI: an event that does not exist is a
+// 404, and a listed webhook that does not is a 400.
 func (s *Server) replay(r *http.Request, eventID string, webhookIDs []string) ([]db.Replayed, error) {
 	if err := checkReplayWebhooks(webhookIDs); err != nil {
 		return nil, err
 	}
-	if _, err := s.DB.FindEvent(r.Context(), eventID); err != nil {
-		return nil, notFoundAs(err, "event", eventID)
-	}
 	got, err := s.DB.ReplayEvent(r.Context(), eventID, webhookIDs)
 	if errors.Is(err, db.ErrNotFound) {
-		// The event was there a moment ago; what is missing is a listed webhook.
+		// The event, or a listed webhook: only a refused replay pays for telling which.
+		if _, err := s.DB.FindEvent(r.Context(), eventID); err != nil {
+			return nil, notFoundAs(err, "event", eventID)
+		}
 		return nil, invalidValue("webhookIds", "lists a webhook that does not exist: "+strings.Join(webhookIDs, ", "))
 	}
 	if err != nil {

@@ -21,6 +21,16 @@ var ranges = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7
 // localTimeLayouts are what <input type="datetime-local"> sends, read as UTC.
 var localTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05"}
 
+// parseLocalTime reads a datetime-local value as UTC.
+func parseLocalTime(v string) (time.Time, bool) {
+	for _, l := range localTimeLayouts {
+		if t, err := time.ParseInLocation(l, v, time.UTC); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
 // deliveryFilterForm reads the delivery filters, returning messages for bad ones.
 func (s *Server) deliveryFilterForm(q url.Values) (views.DeliveryFilterForm, db.DeliveryFilter) {
 	f := views.DeliveryFilterForm{
@@ -68,13 +78,11 @@ func (s *Server) deliveryFilterForm(q url.Values) (views.DeliveryFilterForm, db.
 		if v == "" {
 			return time.Time{}
 		}
-		for _, l := range localTimeLayouts {
-			if t, err := time.ParseInLocation(l, v, time.UTC); err == nil {
-				return t
-			}
+		t, ok := parseLocalTime(v)
+		if !ok {
+			f.Errors[field] = "Enter a date and time such as 2026-01-31T14:00."
 		}
-		f.Errors[field] = "Enter a date and time such as 2026-01-31T14:00."
-		return time.Time{}
+		return t
 	}
 	if from := parse("from", f.From); from.After(df.Since) {
 		df.Since = from

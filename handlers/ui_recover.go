@@ -12,21 +12,14 @@ import (
 	"github.com/hookrelay/hookrelay/views"
 )
 
-// uiTimeLayouts are the times the recover form takes, besides RFC 3339: what a person types
-// or a datetime-local field sends, read as UTC.
-var uiTimeLayouts = []string{"2006-01-02T15:04", "2006-01-02T15:04:05", "2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02"}
-
+// parseUITime reads a time typed into a form: RFC 3339, or what a datetime-local field sends
+// (read as UTC).
 func parseUITime(v string) (time.Time, bool) {
 	v = strings.TrimSpace(v)
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, true
 	}
-	for _, l := range uiTimeLayouts {
-		if t, err := time.ParseInLocation(l, v, time.UTC); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
+	return parseLocalTime(v)
 }
 
 // recoverFormFilter reads the recover form (query or body) into a filter; the error is for
@@ -98,10 +91,7 @@ func (s *Server) recoverPost(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
-	n, err := s.DB.RecoverFailed(r.Context(), f)
-	if n > 0 || err == nil {
-		s.audit(r, db.AuditDeliveryRecover, recoverTarget(f), recoverSummary(f, n))
-	}
+	n, err := s.recover(r, f)
 	if err != nil {
 		s.uiFail(w, r, err)
 		return
