@@ -26,10 +26,11 @@ type ChartData struct {
 // chartBarData is one hour's column: a solid bar for the succeeded attempts with a hatched
 // one for the failed on top, so the two read apart without colour.
 type chartBarData struct {
-	X, OkY, OkH, FailY, FailH int
-	Label                     string // "13:00"
-	Title                     string // the hour and its numbers, shown on hover and read aloud
-	ShowLabel                 bool   // every sixth hour is labelled
+	X, W, OkY, OkH, FailY, FailH int
+	LabelY                       int
+	Label                        string // "13:00"
+	Title                        string // the hour and its numbers, shown on hover and read aloud
+	ShowLabel                    bool   // every sixth hour is labelled
 }
 
 func chartBars(hours []db.HourCount) []chartBarData {
@@ -43,7 +44,7 @@ func chartBars(hours []db.HourCount) []chartBarData {
 		okH, failH := scale(h.Succeeded), scale(h.Failed)
 		base := chartTop + chartHeight
 		out[i] = chartBarData{
-			X: i*chartColumn + (chartColumn-chartBar)/2, OkY: base - okH, OkH: okH, FailY: base - okH - failH, FailH: failH,
+			X: i*chartColumn + (chartColumn-chartBar)/2, W: chartBar, LabelY: base + chartBottom - 2, OkY: base - okH, OkH: okH, FailY: base - okH - failH, FailH: failH,
 			Label: h.Hour.UTC().Format("15:04"), ShowLabel: i%6 == 0,
 			Title: fmt.Sprintf("%s–%s UTC: %d succeeded, %d failed", h.Hour.UTC().Format("15:04"),
 				h.Hour.UTC().Add(59*60e9).Format("15:04"), h.Succeeded, h.Failed),
@@ -65,5 +66,3 @@ func chartTotals(hours []db.HourCount) (ok, failed int) {
 	}
 	return ok, failed
 }
-
-func itoaPx(n int) string { return strconv.Itoa(n) }
