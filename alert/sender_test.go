@@ -565,12 +565,10 @@ func TestDisabledAndRecoveredAreEmailed(t *testing.T) {
 	t.Parallel()
 	var gone atomic.Bool
 	gone.Store(true)
-	arrived := make(chan struct{}, 8)
 	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if gone.Load() {
 			w.WriteHeader(http.StatusGone)
 		}
-		arrived <- struct{}{}
 	}))
 	defer rcv.Close()
 	smtpSrv := alerttest.Start(t)
@@ -586,23 +584,26 @@ func TestDisabledAndRecoveredAreEmailed(t *testing.T) {
 		WebhookConcurrency: 1,
 		Logger:             slog.New(slog.NewTextHandler(t.Output(), nil)),
 	})
+	sender := newSender(t, store, smtpMailer(smtpSrv))
+	// The store says when a commit queued an alert; the test ticks the sender itself.
+	queued := make(chan struct{}, 8)
+	store.OnAlertQueued(func() { queued <- struct{}{} })
+	waitQueued := func(what string) {
+		t.Helper()
+		select {
+		case <-queued:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no alert was queued: " + what)
+		}
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	wg.Go(func() { assert.NoError(t, engine.Run(ctx)) })
-	waitArrival := func() {
-		select {
-		case <-arrived:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the receiver got no attempt")
-		}
-	}
-	waitArrival()
-	sender := newSender(t, store, smtpMailer(smtpSrv))
-	require.Eventually(t, func() bool {
-		w, err := store.FindWebhook(t.Context(), wh.ID)
-		return err == nil && !w.Enabled
-	}, 10*time.Second, time.Millisecond, "the 410 is recorded")
+	waitQueued("the 410 disables the webhook")
+	w, err := store.FindWebhook(t.Context(), wh.ID)
+	require.NoError(t, err)
+	require.False(t, w.Enabled)
 	tick(t, sender)
 	emails := smtpSrv.Emails()
 	require.Len(t, emails, 1)
@@ -627,9 +628,8 @@ func TestDisabledAndRecoveredAreEmailed(t *testing.T) {
 	gone.Store(false)
 	_, err = store.UpdateWebhook(t.Context(), wh.ID, db.WebhookUpdate{Enabled: new(true)})
 	require.NoError(t, err)
-	waitArrival()
-	require.Eventually(t, func() bool { return len(alerts(t, store)) == 2 }, 10*time.Second, time.Millisecond,
-		"the success is recorded")
+	waitQueued("the success after the alert")
+	require.Len(t, alerts(t, store), 2)
 	tick(t, sender)
 	emails = smtpSrv.Emails()
 	require.Len(t, emails, 2)
