@@ -32,6 +32,9 @@ type Claim struct {
 	WebhookID  string
 	URL        string
 	Secrets    []string // signing secrets, current first
+	// Headers are the webhook's custom headers, sent with the attempt. Claims of one webhook
+	// share the map: read it, never change it.
+	Headers    map[string]string
 	EventID    string
 	EventType  string
 	Body       []byte

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -66,17 +67,62 @@ func NewSecretBox(key []byte) (*SecretBox, error) {
 
 func secretAAD(webhookID string) []byte { return []byte("hookrelay webhook secret " + webhookID) }
 
+// headersAAD differs from secretAAD so that a webhook's sealed headers cannot be passed off as
+// its secret, or the other way round.
+func headersAAD(webhookID string) []byte { return []byte("hookrelay webhook headers " + webhookID) }
+
 // seal returns what to store for a webhook's secret.
 func (b *SecretBox) Seal(webhookID, secret string) string {
-	if b == nil {
-		return secret
-	}
-	ct := b.aead.Seal(nil, nil, []byte(secret), secretAAD(webhookID))
-	return encPrefix + base64.StdEncoding.EncodeToString(ct)
+	return b.seal(secretAAD(webhookID), secret)
 }
 
 // open returns the secret a stored value holds.
 func (b *SecretBox) Open(webhookID, stored string) (string, error) {
+	pt, err := b.open(secretAAD(webhookID), stored)
+	if err != nil {
+		return "", fmt.Errorf("secret of webhook %s: %w", webhookID, err)
+	}
+	return pt, nil
+}
+
+// SealHeaders returns what to store for a webhook's custom headers: "" for none, else their
+// JSON object, sealed when there is a key.
+func (b *SecretBox) SealHeaders(webhookID string, h map[string]string) string {
+	if len(h) == 0 {
+		return ""
+	}
+	raw, err := json.Marshal(h)
+	if err != nil {
+		panic(fmt.Sprintf("encode headers: %v", err)) // a map of strings always encodes
+	}
+	return b.seal(headersAAD(webhookID), string(raw))
+}
+
+// OpenHeaders returns the custom headers a stored value holds (nil for none).
+func (b *SecretBox) OpenHeaders(webhookID, stored string) (map[string]string, error) {
+	if stored == "" {
+		return nil, nil
+	}
+	pt, err := b.open(headersAAD(webhookID), stored)
+	if err != nil {
+		return nil, fmt.Errorf("headers of webhook %s: %w", webhookID, err)
+	}
+	var h map[string]string
+	if err := json.Unmarshal([]byte(pt), &h); err != nil {
+		return nil, fmt.Errorf("headers of webhook %s: stored value is damaged: %w", webhookID, err)
+	}
+	return h, nil
+}
+
+func (b *SecretBox) seal(aad []byte, plain string) string {
+	if b == nil {
+		return plain
+	}
+	ct := b.aead.Seal(nil, nil, []byte(plain), aad)
+	return encPrefix + base64.StdEncoding.EncodeToString(ct)
+}
+
+func (b *SecretBox) open(aad []byte, stored string) (string, error) {
 	enc, ok := strings.CutPrefix(stored, encPrefix)
 	if !ok {
 		return stored, nil
@@ -86,9 +132,9 @@ func (b *SecretBox) Open(webhookID, stored string) (string, error) {
 	}
 	ct, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {
-		return "", fmt.Errorf("secret of webhook %s: stored value is damaged: %w", webhookID, err)
+		return "", fmt.Errorf("stored value is damaged: %w", err)
 	}
-	pt, err := b.aead.Open(nil, nil, ct, secretAAD(webhookID))
+	pt, err := b.aead.Open(nil, nil, ct, aad)
 	if err != nil {
 		return "", ErrEncryptionKeyWrong
 	}
@@ -123,3 +169,18 @@ func (ws WebhookSecrets) All() []string {
 // IsSealed reports whether a stored secret is encrypted (made by Seal with a key), as
 // opposed to a plaintext secret stored before a key was set.
 func IsSealed(stored string) bool { return strings.HasPrefix(stored, encPrefix) }
+
+// Reseal checks that a stored value of a webhook's column ("secret" or "headers") opens with
+// box, and returns what to store for it under box: how a start with a new key encrypts the
+// values stored before it.
+func Reseal(box *SecretBox, column, webhookID, stored string) (string, error) {
+	switch column {
+	case "secret":
+		plain, err := box.Open(webhookID, stored)
+		return box.Seal(webhookID, plain), err
+	case "headers":
+		h, err := box.OpenHeaders(webhookID, stored)
+		return box.SealHeaders(webhookID, h), err
+	}
+	return "", fmt.Errorf("reseal: no sealed column %q", column)
+}

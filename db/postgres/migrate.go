@@ -104,8 +104,8 @@ func applyMigration(ctx context.Context, conn *pgxpool.Conn, name string, versio
 }
 
 // secureSecrets runs at Open, under the migration lock: with a key, it encrypts every secret
-// still stored in plaintext (rows from before the key was set) and checks that every
-// encrypted one decrypts, so that a wrong key fails the start instead of the deliveries;
+// and custom header set still stored in plaintext (rows from before the key was set) and
+// checks that every encrypted one decrypts, so that a wrong key fails the start instead of the deliveries;
 // without a key, it fails when any secret is encrypted.
 func secureSecrets(ctx context.Context, conn *pgxpool.Conn, box *db.SecretBox) error {
 	changed := 0
@@ -113,14 +113,16 @@ func secureSecrets(ctx context.Context, conn *pgxpool.Conn, box *db.SecretBox) e
 		changed = 0
 		type row struct {
 			table   string
+			column  string
 			rowID   int64
 			webhook string
 			stored  string
 		}
 		var rows []row
-		for _, q := range []struct{ table, query string }{
-			{"webhooks", `SELECT id, public_id, secret FROM webhooks FOR UPDATE`},
-			{"webhook_old_secrets", `SELECT o.id, w.public_id, o.secret FROM webhook_old_secrets o
+		for _, q := range []struct{ table, column, query string }{
+			{"webhooks", "secret", `SELECT id, public_id, secret FROM webhooks FOR UPDATE`},
+			{"webhooks", "headers", `SELECT id, public_id, headers FROM webhooks WHERE headers <> ''`},
+			{"webhook_old_secrets", "secret", `SELECT o.id, w.public_id, o.secret FROM webhook_old_secrets o
 				JOIN webhooks w ON w.id = o.webhook_id FOR UPDATE OF o`},
 		} {
 			rs, err := tx.Query(ctx, q.query)
@@ -128,7 +130,7 @@ func secureSecrets(ctx context.Context, conn *pgxpool.Conn, box *db.SecretBox) e
 				return fmt.Errorf("read secrets: %w", err)
 			}
 			for rs.Next() {
-				r := row{table: q.table}
+				r := row{table: q.table, column: q.column}
 				if err := rs.Scan(&r.rowID, &r.webhook, &r.stored); err != nil {
 					rs.Close()
 					return fmt.Errorf("read secrets: %w", err)
@@ -141,16 +143,16 @@ func secureSecrets(ctx context.Context, conn *pgxpool.Conn, box *db.SecretBox) e
 			}
 		}
 		for _, r := range rows {
-			plain, err := box.Open(r.webhook, r.stored)
+			sealed, err := db.Reseal(box, r.column, r.webhook, r.stored)
 			if err != nil {
 				return err
 			}
 			if box == nil || db.IsSealed(r.stored) {
 				continue
 			}
-			// The table name comes from the list above, never from input.
-			if _, err := tx.Exec(ctx, `UPDATE `+r.table+` SET secret = $1 WHERE id = $2`, box.Seal(r.webhook, plain), r.rowID); err != nil {
-				return fmt.Errorf("encrypt secret of webhook %s: %w", r.webhook, err)
+			// The table and column names come from the list above, never from input.
+			if _, err := tx.Exec(ctx, `UPDATE `+r.table+` SET `+r.column+` = $1 WHERE id = $2`, sealed, r.rowID); err != nil {
+				return fmt.Errorf("encrypt %s of webhook %s: %w", r.column, r.webhook, err)
 			}
 			changed++
 		}

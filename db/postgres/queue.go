@@ -73,10 +73,11 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 		if target == nil || !target.enabled {
 			continue
 		}
-		if r.Limit > 0 && r.Cap > 0 {
+		if r.Limit > 0 && (r.Cap > 0 || target.rate > 0) {
 			// Serialize this webhook's claimers across instances for the rest of the
-			// transaction, so that the count of its deliveries in flight, which the claim
-			// reads after this, stays true until the claims commit.
+			// transaction, so that the count of its deliveries in flight and its rate
+			// limiter's state, which the claim reads after this, stay true until the claims
+			// commit.
 			var locked bool
 			if err := t.queryRow(`SELECT pg_try_advisory_xact_lock($1)`, target.row).Scan(&locked); err != nil {
 				return fmt.Errorf("lock webhook %s: %w", r.WebhookID, err)
@@ -86,15 +87,24 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 				continue
 			}
 		}
+		rate, err := t.rate(target)
+		if err != nil {
+			return err
+		}
 		var claims []db.Claim
-		if r.Limit > 0 {
-			if claims, err = t.claimWebhook(target.row, r, now, lease); err != nil {
+		if want := rate.Allow(now, r.Limit); want > 0 {
+			limited := r
+			limited.Limit = want
+			if claims, err = t.claimWebhook(target.row, limited, now, lease); err != nil {
 				return err
 			}
 			if len(claims) > 0 {
 				secrets := target.secrets(now)
 				for i := range claims {
-					claims[i].URL, claims[i].Secrets = target.url, secrets
+					claims[i].URL, claims[i].Secrets, claims[i].Headers = target.url, secrets, target.headers
+				}
+				if err := t.takeRate(target, rate, now, len(claims)); err != nil {
+					return err
 				}
 			}
 			out.Claims = append(out.Claims, claims...)
@@ -112,7 +122,8 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 		if next == nil {
 			continue
 		}
-		at := fromMillis(*next)
+		// Due work beyond the rate limit waits for the limiter, not for the schedule.
+		at := maxTime(fromMillis(*next), rate.Take(now, len(claims)).Next())
 		if r.Limit > 0 && !at.After(now) {
 			// Due work is left that this claim could not take: the cap is full, or the rows
 			// are locked by another instance. Asking again at once would only spin.
@@ -123,14 +134,47 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 	return nil
 }
 
+// rate returns the webhook's rate limiter as stored; its state changes with every claim, so
+// it is read afresh (after the webhook's claim lock), never cached with the target.
+func (t *tx) rate(target *claimTarget) (db.Rate, error) {
+	r := db.Rate{Limit: target.rate}
+	if r.Limit == 0 {
+		return r, nil
+	}
+	if err := t.queryRow(`SELECT rate_tat FROM webhooks WHERE id = $1`, target.row).Scan(&r.TAT); err != nil {
+		return r, fmt.Errorf("read rate of webhook %d: %w", target.row, err)
+	}
+	return r, nil
+}
+
+// takeRate stores the limiter's state after n attempts claimed at now.
+func (t *tx) takeRate(target *claimTarget, r db.Rate, now time.Time, n int) error {
+	if r.Limit == 0 {
+		return nil
+	}
+	if _, err := t.exec(`UPDATE webhooks SET rate_tat = $1 WHERE id = $2`, r.Take(now, n).TAT, target.row); err != nil {
+		return fmt.Errorf("record rate of webhook %d: %w", target.row, err)
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 // claimTarget is what claims need of a webhook: where to send and what to sign with.
 type claimTarget struct {
 	row     int64
 	version int64 // webhooks.version when it was read
 	url     string
 	enabled bool
-	current string         // the current secret, decrypted
-	old     []db.OldSecret // decrypted, newest first; some may have expired since they were read
+	current string            // the current secret, decrypted
+	old     []db.OldSecret    // decrypted, newest first; some may have expired since they were read
+	headers map[string]string // decrypted; shared by every claim, never changed
+	rate    int               // attempts per second, 0 for no limit
 }
 
 // secrets returns the secrets to sign with at now: the current one first, then the old ones
@@ -154,9 +198,12 @@ var errTarget = errors.New("webhook cannot be delivered to")
 // change of a webhook, by any instance, bumps its version, which every claim reads.
 func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
 	c := claimTarget{}
-	var stored string
-	err := t.queryRow(`SELECT id, version, enabled, url, secret FROM webhooks WHERE public_id = $1`, webhookID).
-		Scan(&c.row, &c.version, &c.enabled, &c.url, &stored)
+	var (
+		stored, headers string
+		rate            *int64
+	)
+	err := t.queryRow(`SELECT id, version, enabled, url, secret, headers, rate_limit FROM webhooks WHERE public_id = $1`, webhookID).
+		Scan(&c.row, &c.version, &c.enabled, &c.url, &stored, &headers, &rate)
 	if errors.Is(err, pgx.ErrNoRows) {
 		t.s.targetsMu.Lock()
 		delete(t.s.targets, webhookID)
@@ -177,8 +224,14 @@ func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
 		fresh.enabled = c.enabled
 		return &fresh, nil
 	}
+	if rate != nil {
+		c.rate = int(*rate)
+	}
 	if c.current, err = t.s.box.Open(webhookID, stored); err != nil {
-		return nil, fmt.Errorf("%w: secret of webhook %s: %w", errTarget, webhookID, err)
+		return nil, fmt.Errorf("%w: %w", errTarget, err)
+	}
+	if c.headers, err = t.s.box.OpenHeaders(webhookID, headers); err != nil {
+		return nil, fmt.Errorf("%w: %w", errTarget, err)
 	}
 	if c.old, err = t.s.oldSecrets(t.ctx, t, webhookID, c.row, t.s.Now()); err != nil {
 		if errors.Is(err, db.ErrEncryptionKeyRequired) || errors.Is(err, db.ErrEncryptionKeyWrong) {

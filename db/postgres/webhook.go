@@ -10,7 +10,7 @@ import (
 	"github.com/hookrelay/hookrelay/db"
 )
 
-const webhookColumns = `public_id, url, description, event_types, secret, enabled, created_at, updated_at, disabled_reason, disabled_at`
+const webhookColumns = `public_id, url, description, event_types, secret, enabled, created_at, updated_at, disabled_reason, disabled_at, headers, rate_limit`
 
 func (s *DB) scanWebhook(sc rowScanner) (db.Webhook, error) {
 	var (
@@ -19,17 +19,25 @@ func (s *DB) scanWebhook(sc rowScanner) (db.Webhook, error) {
 		created, updated int64
 		reason           *string
 		disabledAt       *int64
+		headers          string
+		rate             *int64
 	)
 	if err := sc.Scan(&w.ID, &w.URL, &w.Description, &types, &w.Secret, &w.Enabled, &created, &updated,
-		&reason, &disabledAt); err != nil {
+		&reason, &disabledAt, &headers, &rate); err != nil {
 		return db.Webhook{}, s.translate(err)
 	}
 	w.DisabledReason, w.DisabledAt = str(reason), fromNullMillis(disabledAt)
+	if rate != nil {
+		w.RateLimit = int(*rate)
+	}
 	var err error
 	if w.EventTypes, err = s.parsePatterns(types); err != nil {
 		return db.Webhook{}, err
 	}
 	if w.Secret, err = s.box.Open(w.ID, w.Secret); err != nil {
+		return db.Webhook{}, err
+	}
+	if w.Headers, err = s.box.OpenHeaders(w.ID, headers); err != nil {
 		return db.Webhook{}, err
 	}
 	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -67,12 +75,14 @@ func (s *DB) CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, er
 	now := s.Now()
 	w := db.Webhook{
 		ID: db.NewID("whk"), URL: n.URL, Description: n.Description, EventTypes: n.EventTypes,
-		Secret: n.Secret, Enabled: n.Enabled, CreatedAt: now.Truncate(time.Millisecond),
+		Secret: n.Secret, Enabled: n.Enabled, Headers: n.Headers, RateLimit: n.RateLimit,
+		CreatedAt: now.Truncate(time.Millisecond),
 	}
 	w.UpdatedAt = w.CreatedAt
 	err = s.write(ctx, func(t *tx) error {
-		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL)`,
-			w.ID, w.URL, w.Description, types, s.box.Seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now))
+		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9, $10)`,
+			w.ID, w.URL, w.Description, types, s.box.Seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now),
+			s.box.SealHeaders(w.ID, w.Headers), nullInt(w.RateLimit))
 		return err
 	})
 	if err != nil {
@@ -136,6 +146,12 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 		if u.Enabled != nil {
 			w.Enabled = *u.Enabled
 		}
+		if u.Headers != nil {
+			w.Headers = u.Headers
+		}
+		if u.RateLimit != nil {
+			w.RateLimit = *u.RateLimit
+		}
 		types, err := encodePatterns(w.EventTypes)
 		if err != nil {
 			return err
@@ -143,7 +159,8 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 		now := s.Now()
 		w.UpdatedAt = now.Truncate(time.Millisecond)
 		if _, err := t.exec(`UPDATE webhooks SET url = $1, description = $2, event_types = $3, enabled = $4, updated_at = $5,
-			version = version + 1 WHERE public_id = $6`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
+			headers = $6, rate_limit = $7, version = version + 1 WHERE public_id = $8`,
+			w.URL, w.Description, types, w.Enabled, millis(now), s.box.SealHeaders(w.ID, w.Headers), nullInt(w.RateLimit), id); err != nil {
 			return err
 		}
 		switch {

@@ -64,15 +64,24 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 		if target == nil || !target.enabled {
 			continue
 		}
+		rate, err := t.rate(target)
+		if err != nil {
+			return err
+		}
 		var claims []db.Claim
-		if r.Limit > 0 {
-			if claims, err = t.claimWebhook(target.row, r, now, until, bodies); err != nil {
+		if want := rate.Allow(now, r.Limit); want > 0 {
+			limited := r
+			limited.Limit = want
+			if claims, err = t.claimWebhook(target.row, limited, now, until, bodies); err != nil {
 				return err
 			}
 			if len(claims) > 0 {
 				secrets := target.secrets(now)
 				for i := range claims {
-					claims[i].URL, claims[i].Secrets = target.url, secrets
+					claims[i].URL, claims[i].Secrets, claims[i].Headers = target.url, secrets, target.headers
+				}
+				if err := t.takeRate(target, rate, now, len(claims)); err != nil {
+					return err
 				}
 			}
 			out.Claims = append(out.Claims, claims...)
@@ -88,10 +97,42 @@ func (t *tx) claimDue(reqs []db.ClaimRequest, lease time.Duration, out *db.Claim
 			return fmt.Errorf("next due of %s: %w", r.WebhookID, err)
 		}
 		if next.Valid {
-			out.NextDue[r.WebhookID] = fromMillis(next.Int64)
+			// Due work beyond the rate limit waits for the limiter, not for the schedule.
+			out.NextDue[r.WebhookID] = maxTime(fromMillis(next.Int64), rate.Take(now, len(claims)).Next())
 		}
 	}
 	return nil
+}
+
+// rate returns the webhook's rate limiter as stored; its state changes with every claim, so
+// it is read afresh, never cached with the target.
+func (t *tx) rate(target *claimTarget) (db.Rate, error) {
+	r := db.Rate{Limit: target.rate}
+	if r.Limit == 0 {
+		return r, nil
+	}
+	if err := t.queryRow(`SELECT rate_tat FROM webhooks WHERE id = ?`, target.row).Scan(&r.TAT); err != nil {
+		return r, fmt.Errorf("read rate of webhook %d: %w", target.row, err)
+	}
+	return r, nil
+}
+
+// takeRate stores the limiter's state after n attempts claimed at now.
+func (t *tx) takeRate(target *claimTarget, r db.Rate, now time.Time, n int) error {
+	if r.Limit == 0 {
+		return nil
+	}
+	if _, err := t.exec(`UPDATE webhooks SET rate_tat = ? WHERE id = ?`, r.Take(now, n).TAT, target.row); err != nil {
+		return fmt.Errorf("record rate of webhook %d: %w", target.row, err)
+	}
+	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // claimTarget is what claims need of a webhook: where to send and what to sign with.
@@ -100,8 +141,10 @@ type claimTarget struct {
 	version int64 // webhooks.version when it was read
 	url     string
 	enabled bool
-	current string         // the current secret, decrypted
-	old     []db.OldSecret // decrypted, newest first; some may have expired since they were read
+	current string            // the current secret, decrypted
+	old     []db.OldSecret    // decrypted, newest first; some may have expired since they were read
+	headers map[string]string // decrypted; shared by every claim, never changed
+	rate    int               // attempts per second, 0 for no limit
 }
 
 // secrets returns the secrets to sign with at now: the current one first, then the old ones
@@ -145,12 +188,20 @@ func (t *tx) claimTarget(webhookID string) (*claimTarget, error) {
 		}
 	}
 	c := claimTarget{row: row, version: version, enabled: enabled}
-	var stored string
-	if err := t.queryRow(`SELECT url, secret FROM webhooks WHERE id = ?`, row).Scan(&c.url, &stored); err != nil {
+	var (
+		stored, headers string
+		rate            sql.NullInt64
+	)
+	if err := t.queryRow(`SELECT url, secret, headers, rate_limit FROM webhooks WHERE id = ?`, row).
+		Scan(&c.url, &stored, &headers, &rate); err != nil {
 		return nil, fmt.Errorf("read webhook %s: %w", webhookID, err)
 	}
+	c.rate = int(rate.Int64)
 	if c.current, err = t.db.box.Open(webhookID, stored); err != nil {
-		return nil, fmt.Errorf("%w: secret of webhook %s: %w", errTarget, webhookID, err)
+		return nil, fmt.Errorf("%w: %w", errTarget, err)
+	}
+	if c.headers, err = t.db.box.OpenHeaders(webhookID, headers); err != nil {
+		return nil, fmt.Errorf("%w: %w", errTarget, err)
 	}
 	if c.old, err = t.db.oldSecrets(t.ctx, t, webhookID, c.row, t.db.Now()); err != nil {
 		if errors.Is(err, db.ErrEncryptionKeyRequired) || errors.Is(err, db.ErrEncryptionKeyWrong) {

@@ -11,9 +11,9 @@ import (
 )
 
 // secureSecrets runs at Open, before anything else touches the database: with a key, it
-// encrypts every secret still stored in plaintext (rows from before the key was set) and
-// checks that every encrypted one decrypts, so that a wrong key fails the start instead of
-// the deliveries; without a key, it fails when any secret is encrypted.
+// encrypts every secret and custom header set still stored in plaintext (rows from before
+// the key was set) and checks that every encrypted one decrypts, so that a wrong key fails
+// the start instead of the deliveries; without a key, it fails when any is encrypted.
 func secureSecrets(ctx context.Context, w *sql.DB, box *db.SecretBox) error {
 	tx, err := w.BeginTx(ctx, nil)
 	if err != nil {
@@ -22,21 +22,23 @@ func secureSecrets(ctx context.Context, w *sql.DB, box *db.SecretBox) error {
 	defer tx.Rollback()
 	type row struct {
 		table   string
+		column  string
 		rowID   int64
 		webhook string
 		stored  string
 	}
 	var rows []row
-	for _, q := range []struct{ table, query string }{
-		{"webhooks", `SELECT id, public_id, secret FROM webhooks`},
-		{"webhook_old_secrets", `SELECT o.id, w.public_id, o.secret FROM webhook_old_secrets o JOIN webhooks w ON w.id = o.webhook_id`},
+	for _, q := range []struct{ table, column, query string }{
+		{"webhooks", "secret", `SELECT id, public_id, secret FROM webhooks`},
+		{"webhooks", "headers", `SELECT id, public_id, headers FROM webhooks WHERE headers <> ''`},
+		{"webhook_old_secrets", "secret", `SELECT o.id, w.public_id, o.secret FROM webhook_old_secrets o JOIN webhooks w ON w.id = o.webhook_id`},
 	} {
 		rs, err := tx.QueryContext(ctx, q.query)
 		if err != nil {
 			return fmt.Errorf("read secrets: %w", translate(err))
 		}
 		for rs.Next() {
-			r := row{table: q.table}
+			r := row{table: q.table, column: q.column}
 			if err := rs.Scan(&r.rowID, &r.webhook, &r.stored); err != nil {
 				rs.Close()
 				return fmt.Errorf("read secrets: %w", translate(err))
@@ -50,16 +52,16 @@ func secureSecrets(ctx context.Context, w *sql.DB, box *db.SecretBox) error {
 	}
 	changed := 0
 	for _, r := range rows {
-		plain, err := box.Open(r.webhook, r.stored)
+		sealed, err := db.Reseal(box, r.column, r.webhook, r.stored)
 		if err != nil {
 			return err
 		}
 		if box == nil || db.IsSealed(r.stored) {
 			continue
 		}
-		// The table name comes from the list above, never from input.
-		if _, err := tx.ExecContext(ctx, `UPDATE `+r.table+` SET secret = ? WHERE id = ?`, box.Seal(r.webhook, plain), r.rowID); err != nil {
-			return fmt.Errorf("encrypt secret of webhook %s: %w", r.webhook, err)
+		// The table and column names come from the list above, never from input.
+		if _, err := tx.ExecContext(ctx, `UPDATE `+r.table+` SET `+r.column+` = ? WHERE id = ?`, sealed, r.rowID); err != nil {
+			return fmt.Errorf("encrypt %s of webhook %s: %w", r.column, r.webhook, err)
 		}
 		changed++
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/hookrelay/hookrelay/db"
 )
 
-const webhookColumns = `public_id, url, description, event_types, secret, enabled, created_at, updated_at, disabled_reason, disabled_at`
+const webhookColumns = `public_id, url, description, event_types, secret, enabled, created_at, updated_at, disabled_reason, disabled_at, headers, rate_limit`
 
 func (s *DB) scanWebhook(sc interface{ Scan(...any) error }) (db.Webhook, error) {
 	var (
@@ -20,17 +20,22 @@ func (s *DB) scanWebhook(sc interface{ Scan(...any) error }) (db.Webhook, error)
 		created, updated int64
 		reason           sql.NullString
 		disabledAt       sql.NullInt64
+		headers          string
+		rate             sql.NullInt64
 	)
 	if err := sc.Scan(&w.ID, &w.URL, &w.Description, &types, &w.Secret, &w.Enabled, &created, &updated,
-		&reason, &disabledAt); err != nil {
+		&reason, &disabledAt, &headers, &rate); err != nil {
 		return db.Webhook{}, s.translate(err)
 	}
-	w.DisabledReason, w.DisabledAt = reason.String, fromNullMillis(disabledAt)
+	w.DisabledReason, w.DisabledAt, w.RateLimit = reason.String, fromNullMillis(disabledAt), int(rate.Int64)
 	var err error
 	if w.EventTypes, err = s.parsePatterns(types); err != nil {
 		return db.Webhook{}, err
 	}
 	if w.Secret, err = s.box.Open(w.ID, w.Secret); err != nil {
+		return db.Webhook{}, err
+	}
+	if w.Headers, err = s.box.OpenHeaders(w.ID, headers); err != nil {
 		return db.Webhook{}, err
 	}
 	w.CreatedAt, w.UpdatedAt = fromMillis(created), fromMillis(updated)
@@ -68,13 +73,15 @@ func (s *DB) CreateWebhook(ctx context.Context, n db.NewWebhook) (db.Webhook, er
 	now := s.Now()
 	w := db.Webhook{
 		ID: db.NewID("whk"), URL: n.URL, Description: n.Description, EventTypes: n.EventTypes,
-		Secret: n.Secret, Enabled: n.Enabled, CreatedAt: now.Truncate(time.Millisecond),
+		Secret: n.Secret, Enabled: n.Enabled, Headers: n.Headers, RateLimit: n.RateLimit,
+		CreatedAt: now.Truncate(time.Millisecond),
 	}
 	w.UpdatedAt = w.CreatedAt
 	err = s.write(ctx, func(t *tx) error {
 		t.webhooksChanged()
-		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
-			w.ID, w.URL, w.Description, types, s.box.Seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now))
+		_, err := t.exec(`INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)`,
+			w.ID, w.URL, w.Description, types, s.box.Seal(w.ID, w.Secret), w.Enabled, millis(now), millis(now),
+			s.box.SealHeaders(w.ID, w.Headers), nullInt(w.RateLimit))
 		return s.translate(err)
 	})
 	if err != nil {
@@ -137,6 +144,12 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 		if u.Enabled != nil {
 			w.Enabled = *u.Enabled
 		}
+		if u.Headers != nil {
+			w.Headers = u.Headers
+		}
+		if u.RateLimit != nil {
+			w.RateLimit = *u.RateLimit
+		}
 		types, err := encodePatterns(w.EventTypes)
 		if err != nil {
 			return err
@@ -145,7 +158,8 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 		w.UpdatedAt = now.Truncate(time.Millisecond)
 		t.webhooksChanged()
 		if _, err := t.exec(`UPDATE webhooks SET url = ?, description = ?, event_types = ?, enabled = ?, updated_at = ?,
-			version = version + 1 WHERE public_id = ?`, w.URL, w.Description, types, w.Enabled, millis(now), id); err != nil {
+			headers = ?, rate_limit = ?, version = version + 1 WHERE public_id = ?`,
+			w.URL, w.Description, types, w.Enabled, millis(now), s.box.SealHeaders(w.ID, w.Headers), nullInt(w.RateLimit), id); err != nil {
 			return err
 		}
 		switch {

@@ -147,8 +147,8 @@ type Harness struct {
 	// Exec runs one statement on s's database, as another program changing it would. The
 	// query is written with ? placeholders and in SQL both stores accept. The suite relies
 	// on these names of both schemas: tables events, deliveries, attempts, alert_failures,
-	// webhook_old_secrets (column secret) and webhooks (columns public_id, secret,
-	// description), secrets stored as db.SecretBox seals them.
+	// webhook_old_secrets (column secret) and webhooks (columns public_id, secret, headers,
+	// description), secrets and headers stored as db.SecretBox seals them.
 	Exec func(t *testing.T, s Store, query string, args ...any)
 	// Count returns how many rows table has.
 	Count func(t *testing.T, s Store, table string) int
@@ -175,6 +175,8 @@ func Run(t *testing.T, h Harness) {
 			{"events", eventTests()},
 			{"webhooks", webhookTests()},
 			{"secrets", secretTests()},
+			{"headers", headerTests()},
+			{"rate", rateTests()},
 			{"deliveries", deliveryTests()},
 			{"queue", queueTests()},
 			{"rescue", rescueTests()},
