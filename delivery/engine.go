@@ -514,6 +514,11 @@ func (e *Engine) send(ctx context.Context, c db.Claim, start time.Time, res *db.
 	if err != nil {
 		return Outcome{ErrorClass: ClassInternal, Message: "build request: " + err.Error()}
 	}
+	// The webhook's own headers first: the names it may use exclude every header set below
+	// (db.ValidateHeaders), and setting these last would not let one through anyway.
+	for name, value := range c.Headers {
+		req.Header.Set(name, value)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", e.o.UserAgent)
 	req.Header.Set(webhook.HeaderID, c.EventID)

@@ -793,3 +793,31 @@ func TestDeliverGoneOrFailingDisablesTheWebhook(t *testing.T) {
 		})
 	}
 }
+
+// A webhook's custom headers go with every attempt, next to the signature headers, which
+// still verify.
+func TestDeliverSendsCustomHeaders(t *testing.T) {
+	t.Parallel()
+	store := dbtest.New(t)
+	rc := newReceiver(t, status(http.StatusOK, ""))
+	headers := map[string]string{"Authorization": "Bearer tok-5521", "x-tenant-id": "acme"}
+	_, err := store.CreateWebhook(t.Context(), db.NewWebhook{URL: rc.URL, EventTypes: []string{"*"}, Secret: dbtest.Secret,
+		Enabled: true, Headers: headers})
+	require.NoError(t, err)
+	plain := newReceiver(t, status(http.StatusOK, ""))
+	dbtest.Webhook(t, store, plain.URL)
+	createEvent(t, store, db.NewEvent{Type: "a.b"})
+
+	r := runEngine(t, delivery.NewEngine(store, options(t, time.Hour)))
+	req := rc.wait(t, 1)[0]
+	other := plain.wait(t, 1)[0]
+	r.stop(t)
+	assert.Equal(t, "Bearer tok-5521", req.Header.Get("Authorization"))
+	assert.Equal(t, "acme", req.Header.Get("X-Tenant-Id"))
+	assert.Equal(t, "application/json", req.Header.Get("Content-Type"))
+	assert.Equal(t, "github.com/hookrelay/hookrelay/test", req.Header.Get("User-Agent"))
+	assert.NoError(t, verifySignature(dbtest.Secret, req.Header.Get("webhook-id"), req.Header.Get("webhook-timestamp"),
+		req.Header.Get("webhook-signature"), req.Body, time.Now()))
+	assert.Empty(t, other.Header.Get("Authorization"), "another webhook's headers are its own")
+	assert.Empty(t, other.Header.Get("X-Tenant-Id"))
+}

@@ -285,3 +285,37 @@ func TestAnyDueNoticeRebuildsTheSchedule(t *testing.T) {
 		assert.Equal(t, int32(1), calls.Load(), "delivered once the notice came")
 	})
 }
+
+// A webhook limited to 20 attempts a second gets 20 a second from the engine, however many
+// deliveries are due; the rest wait, and none fails for it.
+func TestRateLimitPacesTheEngine(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := dbtest.New(t)
+		var calls atomic.Int32
+		client := &http.Client{Transport: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			calls.Add(1)
+			return respond(http.StatusOK, ""), nil
+		})}
+		wh, err := store.CreateWebhook(t.Context(), db.NewWebhook{URL: "https://receiver.test/hook", EventTypes: []string{"*"},
+			Secret: dbtest.Secret, Enabled: true, RateLimit: 20})
+		require.NoError(t, err)
+		for i := range 200 {
+			dbtest.Event(t, store, "a.b", i)
+		}
+		startEngine(t, delivery.NewEngine(store, delivery.Options{Client: client}))
+
+		for second := 1; second <= 5; second++ {
+			time.Sleep(time.Second)
+			synctest.Wait()
+			assert.InDelta(t, 20*second, int(calls.Load()), 3, "after %d s", second)
+		}
+		time.Sleep(6 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, int32(200), calls.Load(), "all delivered after 10 s and a burst")
+		for _, d := range dbtest.Deliveries(t, store, wh.ID) {
+			assert.Equal(t, db.StateSucceeded, d.State)
+			assert.Equal(t, 1, d.Attempts, "waiting for the limiter uses no attempt")
+		}
+	})
+}

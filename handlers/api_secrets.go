@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hookrelay/hookrelay/db"
@@ -48,6 +49,37 @@ func (s *Server) getWebhookSecret(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, newSecretResponse(ws))
+}
+
+type headersResponse struct {
+	Headers map[string]string `json:"headers"`
+}
+
+// getWebhookHeaders reveals a webhook's custom headers, values included, recorded in the
+// audit log first, as getWebhookSecret does.
+func (s *Server) getWebhookHeaders(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	wh, err := s.DB.FindWebhook(r.Context(), id)
+	if err == nil {
+		err = s.auditRead(r, db.AuditHeadersReveal, webhookTarget(id), headersRevealSummary(wh.Headers, "through the API"))
+	}
+	if err != nil {
+		s.fail(w, r, notFoundAs(err, "webhook", id))
+		return
+	}
+	h := wh.Headers
+	if h == nil {
+		h = map[string]string{}
+	}
+	writeJSON(w, http.StatusOK, headersResponse{Headers: h})
+}
+
+// headersRevealSummary names the headers revealed, never their values.
+func headersRevealSummary(h map[string]string, how string) string {
+	if len(h) == 0 {
+		return "no custom headers, read " + how
+	}
+	return strings.Join(db.HeaderNames(h), ", ") + " read " + how
 }
 
 // rotateRequest is the body of POST /api/v1/webhooks/{id}/secret/rotate; every field is

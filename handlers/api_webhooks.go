@@ -24,9 +24,15 @@ type webhookResponse struct {
 	// by hand); DisabledAt when it was disabled. Enabling clears both.
 	DisabledReason *string `json:"disabledReason"`
 	DisabledAt     *string `json:"disabledAt"`
-	CreatedAt      string  `json:"createdAt"`
-	UpdatedAt      string  `json:"updatedAt"`
-	Secret         string  `json:"secret,omitempty"`
+	// Headers maps each custom header's name to null: the values are credentials, read
+	// with GET /api/v1/webhooks/{id}/headers (admin, audited). Sending a name with null back
+	// in a PATCH keeps its value, so a read-modify-write does not lose them.
+	Headers map[string]*string `json:"headers"`
+	// RateLimit is the most attempts per second, null for no limit.
+	RateLimit *int   `json:"rateLimit"`
+	CreatedAt string `json:"createdAt"`
+	UpdatedAt string `json:"updatedAt"`
+	Secret    string `json:"secret,omitempty"`
 }
 
 func newWebhookResponse(w db.Webhook) webhookResponse {
@@ -37,9 +43,20 @@ func newWebhookResponse(w db.Webhook) webhookResponse {
 	return webhookResponse{
 		ID: w.ID, URL: w.URL, EventTypes: types, Description: w.Description, Enabled: w.Enabled,
 		DisabledReason: optional(w.DisabledReason), DisabledAt: optionalTime(w.DisabledAt),
+		Headers: maskedHeaders(w.Headers), RateLimit: optionalInt(w.RateLimit),
 		CreatedAt: db.FormatTime(w.CreatedAt), UpdatedAt: db.FormatTime(w.UpdatedAt),
 	}
 }
+
+// maskedHeaders is a webhook's custom headers as the API shows them: names, no values.
+func maskedHeaders(h map[string]string) map[string]*string {
+	out := make(map[string]*string, len(h))
+	for name := range h {
+		out[name] = nil
+	}
+	return out
+}
+
 
 type webhookListResponse struct {
 	Data []webhookResponse `json:"data"`
@@ -52,6 +69,10 @@ type webhookCreateRequest struct {
 	Description *string  `json:"description"`
 	Secret      *string  `json:"secret"`
 	Enabled     *bool    `json:"enabled"`
+	// Headers are custom headers sent with every attempt, name → value (see
+	// db.ValidateHeaders).
+	Headers   map[string]*string `json:"headers"`
+	RateLimit *int               `json:"rateLimit"`
 }
 
 func (c webhookCreateRequest) validate(lim limits) (db.NewWebhook, error) {
@@ -87,7 +108,49 @@ func (c webhookCreateRequest) validate(lim limits) (db.NewWebhook, error) {
 	if c.Enabled != nil {
 		n.Enabled = *c.Enabled
 	}
+	var err error
+	if n.Headers, err = resolveHeaders(c.Headers, nil, lim); err != nil {
+		return n, err
+	}
+	if c.RateLimit != nil {
+		if err := validateRateLimit(*c.RateLimit); err != nil {
+			return n, err
+		}
+		n.RateLimit = *c.RateLimit
+	}
 	return n, nil
+}
+
+// resolveHeaders turns the headers of a request into the set to store: a name mapped to
+// null keeps its value in stored (the webhook's headers before the change), and the result
+// must pass db.ValidateHeaders.
+func resolveHeaders(in map[string]*string, stored map[string]string, lim limits) (map[string]string, error) {
+	if in == nil {
+		return nil, nil
+	}
+	out := make(map[string]string, len(in))
+	for name, v := range in {
+		if v != nil {
+			out[name] = *v
+			continue
+		}
+		kept, ok := stored[name]
+		if !ok {
+			return nil, invalidValue("headers", fmt.Sprintf("header %q: null keeps a stored value, and this webhook has none; send the value", name))
+		}
+		out[name] = kept
+	}
+	if err := db.ValidateHeaders(out, lim.customHeaders, lim.customHeaderBytes); err != nil {
+		return nil, invalidValue("headers", err.Error())
+	}
+	return out, nil
+}
+
+func validateRateLimit(n int) error {
+	if n < 1 || n > db.MaxRateLimit {
+		return invalidValue("rateLimit", fmt.Sprintf("must be a whole number of attempts per second from 1 to %d, or null for no limit", db.MaxRateLimit))
+	}
+	return nil
 }
 
 // webhookPatchRequest is the body of PATCH /api/v1/webhooks/{id}. Absent (or null) fields
@@ -99,9 +162,20 @@ type webhookPatchRequest struct {
 	Description *string         `json:"description"`
 	Enabled     *bool           `json:"enabled"`
 	Secret      json.RawMessage `json:"secret"`
+	// Headers replaces the custom headers ({} removes them); a name mapped to null keeps
+	// its value.
+	Headers *map[string]*string `json:"headers"`
+	// RateLimit: absent leaves it; null removes it.
+	RateLimit json.RawMessage `json:"rateLimit"`
 }
 
-func (p webhookPatchRequest) validate(lim limits) (db.WebhookUpdate, error) {
+// admin reports whether the patch changes what only an admin may: anything but enabled.
+func (p webhookPatchRequest) admin() bool {
+	return p.URL != nil || p.EventTypes != nil || p.Description != nil || p.Secret != nil || p.Headers != nil || p.RateLimit != nil
+}
+
+// validate checks the patch against the webhook as it is (before).
+func (p webhookPatchRequest) validate(lim limits, before db.Webhook) (db.WebhookUpdate, error) {
 	var u db.WebhookUpdate
 	if p.Secret != nil {
 		return u, invalidValue("secret", "cannot be changed here; rotate it with POST /api/v1/webhooks/{id}/secret/rotate")
@@ -125,6 +199,28 @@ func (p webhookPatchRequest) validate(lim limits) (db.WebhookUpdate, error) {
 		u.Description = p.Description
 	}
 	u.Enabled = p.Enabled
+	if p.Headers != nil {
+		h, err := resolveHeaders(*p.Headers, before.Headers, lim)
+		if err != nil {
+			return u, err
+		}
+		if h == nil {
+			h = map[string]string{}
+		}
+		u.Headers = h
+	}
+	if p.RateLimit != nil {
+		n := 0
+		if string(p.RateLimit) != "null" {
+			if err := json.Unmarshal(p.RateLimit, &n); err != nil {
+				return u, invalidValue("rateLimit", "must be a whole number of attempts per second, or null for no limit")
+			}
+			if err := validateRateLimit(n); err != nil {
+				return u, err
+			}
+		}
+		u.RateLimit = &n
+	}
 	return u, nil
 }
 
@@ -253,10 +349,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Operators enable and disable webhooks; changing what a webhook is needs an admin.
-	if p, _ := principalOf(r.Context()); !p.Role.Allows(db.RoleAdmin) &&
-		(req.URL != nil || req.EventTypes != nil || req.Description != nil || req.Secret != nil) {
+	if p, _ := principalOf(r.Context()); !p.Role.Allows(db.RoleAdmin) && req.admin() {
 		writeError(w, &apiError{Status: http.StatusForbidden, Code: codeForbidden,
-			Message: p.what() + " allows changing only enabled: url, eventTypes and description need the admin role"})
+			Message: p.what() + " allows changing only enabled: url, eventTypes, description, headers and rateLimit need the admin role"})
 		return
 	}
 	before, err := s.DB.FindWebhook(r.Context(), id)
@@ -264,7 +359,7 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, notFoundAs(err, "webhook", id))
 		return
 	}
-	u, err := req.validate(s.limits())
+	u, err := req.validate(s.limits(), before)
 	if err == nil && u.URL != nil {
 		err = s.checkURL(r.Context(), *u.URL)
 	}

@@ -97,7 +97,53 @@ func webhookChanges(before, after db.Webhook) string {
 	if before.Description != after.Description {
 		parts = append(parts, fmt.Sprintf("description %q → %q", before.Description, after.Description))
 	}
+	if c := headerChanges(before.Headers, after.Headers); c != "" {
+		parts = append(parts, c)
+	}
+	if before.RateLimit != after.RateLimit {
+		parts = append(parts, fmt.Sprintf("rate limit %s → %s", rateText(before.RateLimit), rateText(after.RateLimit)))
+	}
 	return strings.Join(parts, "; ")
+}
+
+// headerChanges names the custom headers an edit added, changed and removed; values are
+// credentials and never recorded.
+func headerChanges(before, after map[string]string) string {
+	var added, changed, removed []string
+	for _, name := range db.HeaderNames(after) {
+		old, ok := before[name]
+		switch {
+		case !ok:
+			added = append(added, name)
+		case old != after[name]:
+			changed = append(changed, name)
+		}
+	}
+	for _, name := range db.HeaderNames(before) {
+		if _, ok := after[name]; !ok {
+			removed = append(removed, name)
+		}
+	}
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"added", added}, {"changed", changed}, {"removed", removed}} {
+		if len(p.names) > 0 {
+			parts = append(parts, p.what+" "+strings.Join(p.names, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "headers " + strings.Join(parts, ", ")
+}
+
+func rateText(n int) string {
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d/s", n)
 }
 
 // auditWebhookEdit records an edit of a webhook: webhook.update for its fields, and

@@ -1,5 +1,7 @@
 package handlers
 
+import "github.com/hookrelay/hookrelay/db"
+
 // Default limits of request fields, used when the corresponding Server field is zero.
 const (
 	defaultMaxAdminBodyBytes       = 64 << 10
@@ -17,6 +19,8 @@ type limits struct {
 	descriptionLength    int
 	workflowIDLength     int
 	idempotencyKeyLength int
+	customHeaders        int
+	customHeaderBytes    int
 }
 
 func (s *Server) limits() limits {
@@ -26,6 +30,8 @@ func (s *Server) limits() limits {
 		descriptionLength:    orDefault(s.MaxDescriptionLength, defaultMaxDescriptionLength),
 		workflowIDLength:     orDefault(s.MaxWorkflowIDLength, defaultMaxWorkflowIDLength),
 		idempotencyKeyLength: orDefault(s.MaxIdempotencyKeyLength, defaultMaxIdempotencyKeyLength),
+		customHeaders:        orDefault(s.MaxCustomHeaders, db.DefaultMaxCustomHeaders),
+		customHeaderBytes:    orDefault(s.MaxCustomHeaderBytes, db.DefaultMaxCustomHeaderBytes),
 	}
 }
 

@@ -50,6 +50,10 @@ type Server struct {
 	MaxWorkflowIDLength int
 	// MaxIdempotencyKeyLength is the longest idempotency key in characters (255 when 0).
 	MaxIdempotencyKeyLength int
+	// MaxCustomHeaders is the most custom headers of a webhook (db.DefaultMaxCustomHeaders
+	// when 0); MaxCustomHeaderBytes the longest value of one (db.DefaultMaxCustomHeaderBytes).
+	MaxCustomHeaders     int
+	MaxCustomHeaderBytes int
 	// CheckURL, when set, vets a webhook URL on create and edit (the destination guard). Its
 	// error is the reason shown with the 400; nil means no check.
 	CheckURL func(ctx context.Context, u *url.URL) error
@@ -113,6 +117,7 @@ func (s *Server) Routes() http.Handler {
 			r.Method(http.MethodPatch, "/webhooks/{id}", s.allow(db.RoleOperator, s.updateWebhook))
 			r.Method(http.MethodDelete, "/webhooks/{id}", s.allow(db.RoleAdmin, s.deleteWebhook))
 			r.Method(http.MethodGet, "/webhooks/{id}/secret", s.allow(db.RoleAdmin, s.getWebhookSecret))
+			r.Method(http.MethodGet, "/webhooks/{id}/headers", s.allow(db.RoleAdmin, s.getWebhookHeaders))
 			r.Method(http.MethodPost, "/webhooks/{id}/secret/rotate", s.allow(db.RoleAdmin, s.rotateSecret))
 			r.Method(http.MethodGet, "/webhooks/{id}/deliveries", s.allow(db.RoleViewer, s.listWebhookDeliveries))
 			r.Method(http.MethodPost, "/webhooks/{id}/retry-failed", s.allow(db.RoleOperator, s.retryFailed))

@@ -17,16 +17,18 @@ import (
 )
 
 type webhookResp struct {
-	ID             string   `json:"id"`
-	URL            string   `json:"url"`
-	EventTypes     []string `json:"eventTypes"`
-	Description    string   `json:"description"`
-	Enabled        bool     `json:"enabled"`
-	DisabledReason *string  `json:"disabledReason"`
-	DisabledAt     *string  `json:"disabledAt"`
-	CreatedAt      string   `json:"createdAt"`
-	UpdatedAt      string   `json:"updatedAt"`
-	Secret         string   `json:"secret"`
+	ID             string             `json:"id"`
+	URL            string             `json:"url"`
+	EventTypes     []string           `json:"eventTypes"`
+	Description    string             `json:"description"`
+	Enabled        bool               `json:"enabled"`
+	DisabledReason *string            `json:"disabledReason"`
+	DisabledAt     *string            `json:"disabledAt"`
+	Headers        map[string]*string `json:"headers"`
+	RateLimit      *int               `json:"rateLimit"`
+	CreatedAt      string             `json:"createdAt"`
+	UpdatedAt      string             `json:"updatedAt"`
+	Secret         string             `json:"secret"`
 }
 
 func TestWebhookCRUD(t *testing.T) {
@@ -203,7 +205,7 @@ func TestCreateWebhookValidation(t *testing.T) {
 		{"short secret", `{"url":"https://r.test/","eventTypes":["*"],"secret":"whsec_c2hvcnQ="}`, "invalid_value", "secret"},
 		{"secret not base64", `{"url":"https://r.test/","eventTypes":["*"],"secret":"whsec_!!!"}`, "invalid_value", "secret"},
 		{"enabled not bool", `{"url":"https://r.test/","eventTypes":["*"],"enabled":1}`, "invalid_value", "enabled"},
-		{"unknown field", `{"url":"https://r.test/","eventTypes":["*"],"headers":{}}`, "unknown_field", "headers"},
+		{"unknown field", `{"url":"https://r.test/","eventTypes":["*"],"filters":{}}`, "unknown_field", "filters"},
 		{"trailing garbage", `{"url":"https://r.test/","eventTypes":["*"]}]`, "invalid_json", ""},
 	} {
 		// Not parallel: the subtests share e, and the checks after the loop count what they wrote.

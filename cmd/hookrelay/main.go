@@ -125,6 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxDescriptionLength:    cfg.MaxDescriptionLength,
 		MaxWorkflowIDLength:     cfg.MaxWorkflowIDLength,
 		MaxIdempotencyKeyLength: cfg.MaxIdempotencyKeyLength,
+		MaxCustomHeaders:        cfg.MaxCustomHeaders,
+		MaxCustomHeaderBytes:    cfg.MaxCustomHeaderBytes,
 		CheckURL:                g.CheckURL,
 
 		Metrics:        meters,

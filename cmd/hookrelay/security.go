@@ -33,6 +33,8 @@ type Hardening struct {
 	MaxDescriptionLength    int
 	MaxWorkflowIDLength     int
 	MaxIdempotencyKeyLength int
+	MaxCustomHeaders        int
+	MaxCustomHeaderBytes    int
 }
 
 // hardeningSettings are the settings of the destination guard, the HTTP server's timeouts
@@ -83,6 +85,12 @@ func hardeningSettings() []setting {
 		}},
 		{"max-idempotency-key-length", "255", "longest idempotency key in characters", func(c *Config, v string) error {
 			return positiveInt(&h(c).MaxIdempotencyKeyLength, v)
+		}},
+		{"max-custom-headers", "20", "most custom headers one webhook may send", func(c *Config, v string) error {
+			return positiveInt(&h(c).MaxCustomHeaders, v)
+		}},
+		{"max-custom-header-bytes", "1024", "longest value of a webhook's custom header, in bytes", func(c *Config, v string) error {
+			return positiveInt(&h(c).MaxCustomHeaderBytes, v)
 		}},
 	}
 }
