@@ -57,7 +57,6 @@ func maskedHeaders(h map[string]string) map[string]*string {
 	return out
 }
 
-
 type webhookListResponse struct {
 	Data []webhookResponse `json:"data"`
 }
