@@ -124,6 +124,7 @@ func (s *Server) uiRoutes(r chi.Router) {
 			get("/webhooks/{id}/edit", db.RoleAdmin, s.editWebhookPage)
 			post("/webhooks/{id}", db.RoleAdmin, s.updateWebhookForm)
 			get("/webhooks/{id}/secret", db.RoleAdmin, s.webhookSecret)
+			get("/webhooks/{id}/headers", db.RoleAdmin, s.webhookHeaders)
 			post("/webhooks/{id}/enabled", db.RoleOperator, s.setWebhookEnabled)
 			post("/webhooks/{id}/test", db.RoleOperator, s.sendTestEvent)
 			get("/webhooks/{id}/delete", db.RoleAdmin, s.confirmDeleteWebhook)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,62 @@ func webhookFormInput(r *http.Request) views.WebhookForm {
 		EventTypes:  r.PostFormValue("event_types"),
 		Description: strings.TrimSpace(r.PostFormValue("description")),
 		Enabled:     r.PostFormValue("enabled") == "true",
+		Headers:     headerRowsInput(r),
+		RateLimit:   strings.TrimSpace(r.PostFormValue("rate_limit")),
 	}
+}
+
+// maxHeaderRows bounds the rows a posted form may claim to have, whatever the header limit.
+const maxHeaderRows = 200
+
+// headerRowsInput reads the custom headers editor's rows as typed.
+func headerRowsInput(r *http.Request) []views.HeaderRow {
+	n, _ := strconv.Atoi(r.PostFormValue("header_rows"))
+	n = min(max(n, 0), maxHeaderRows)
+	rows := make([]views.HeaderRow, 0, n)
+	for i := range n {
+		k := strconv.Itoa(i)
+		rows = append(rows, views.HeaderRow{
+			Name:   strings.TrimSpace(r.PostFormValue("header_name_" + k)),
+			Value:  r.PostFormValue("header_value_" + k),
+			Stored: r.PostFormValue("header_stored_" + k),
+		})
+	}
+	return rows
+}
+
+// storedHeaderRows are the editor's rows for a webhook's headers, values left out, and a
+// blank row to add one.
+func storedHeaderRows(h map[string]string) []views.HeaderRow {
+	var rows []views.HeaderRow
+	for _, name := range db.HeaderNames(h) {
+		rows = append(rows, views.HeaderRow{Name: name, Stored: name})
+	}
+	return append(rows, views.HeaderRow{})
+}
+
+// formHeaders turns the editor's rows into the headers to store: a row without a name is
+// dropped, a stored row left without a value keeps the value stored (under its new name, if
+// it was renamed), and the result follows the API's rules.
+func formHeaders(rows []views.HeaderRow, stored map[string]string, lim limits) (map[string]string, error) {
+	out := map[string]string{}
+	for _, row := range rows {
+		if row.Name == "" {
+			continue
+		}
+		if _, dup := out[row.Name]; dup {
+			return nil, fmt.Errorf("header %q is listed twice", row.Name)
+		}
+		v := row.Value
+		if kept, ok := stored[row.Stored]; ok && v == "" {
+			v = kept
+		}
+		out[row.Name] = v
+	}
+	if err := db.ValidateHeaders(out, lim.customHeaders, lim.customHeaderBytes); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // splitPatterns reads event type patterns one per line or separated by commas.
@@ -39,7 +95,7 @@ func splitPatterns(s string) []string {
 
 // validateWebhookForm applies the API's rules, limits and destination guard to the form and
 // returns a message per invalid field, keyed by form field name.
-func (s *Server) validateWebhookForm(ctx context.Context, f views.WebhookForm) (patterns []string, errs map[string]string) {
+func (s *Server) validateWebhookForm(ctx context.Context, f views.WebhookForm, stored map[string]string) (v validWebhookForm, errs map[string]string) {
 	errs = map[string]string{}
 	label := map[string]string{"url": "The endpoint URL", "eventTypes": "Event types", "description": "The description"}
 	field := map[string]string{"url": "url", "eventTypes": "event_types", "description": "description"}
@@ -54,10 +110,38 @@ func (s *Server) validateWebhookForm(ctx context.Context, f views.WebhookForm) (
 	} else {
 		add(s.checkURL(ctx, f.URL))
 	}
-	patterns = splitPatterns(f.EventTypes)
-	add(validatePatterns(patterns, lim.eventTypes))
+	v.patterns = splitPatterns(f.EventTypes)
+	add(validatePatterns(v.patterns, lim.eventTypes))
 	add(validateDescription(f.Description, lim.descriptionLength))
-	return patterns, errs
+	var err error
+	if v.headers, err = formHeaders(f.Headers, stored, lim); err != nil {
+		errs["headers"] = "Custom headers: " + err.Error() + "."
+	}
+	if f.RateLimit != "" {
+		n, err := strconv.Atoi(f.RateLimit)
+		if err != nil || validateRateLimit(n) != nil {
+			errs["rate_limit"] = fmt.Sprintf("The rate limit must be a whole number of attempts per second from 1 to %d, or empty for no limit.", db.MaxRateLimit)
+		}
+		v.rateLimit = n
+	}
+	return v, errs
+}
+
+// validWebhookForm is what a valid webhook form holds, parsed.
+type validWebhookForm struct {
+	patterns  []string
+	headers   map[string]string
+	rateLimit int
+}
+
+// addHeaderRow answers "Add another header": the form as typed, with one more blank row.
+func (s *Server) addHeaderRow(w http.ResponseWriter, r *http.Request, f views.WebhookForm, title string) bool {
+	if r.PostFormValue("add_header") == "" {
+		return false
+	}
+	f.Headers = append(f.Headers, views.HeaderRow{})
+	s.page(w, r, http.StatusOK, views.Page{Title: title, Nav: "webhooks"}, views.WebhookFormPage(f))
+	return true
 }
 
 func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request) {
@@ -80,19 +164,23 @@ func (s *Server) webhooksPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) newWebhookPage(w http.ResponseWriter, r *http.Request) {
 	s.page(w, r, http.StatusOK, views.Page{Title: "New webhook", Nav: "webhooks"},
-		views.WebhookFormPage(views.WebhookForm{EventTypes: "*", Enabled: true}))
+		views.WebhookFormPage(views.WebhookForm{EventTypes: "*", Enabled: true, Headers: storedHeaderRows(nil)}))
 }
 
 func (s *Server) createWebhookForm(w http.ResponseWriter, r *http.Request) {
 	f := webhookFormInput(r)
-	patterns, errs := s.validateWebhookForm(r.Context(), f)
+	if s.addHeaderRow(w, r, f, "New webhook") {
+		return
+	}
+	v, errs := s.validateWebhookForm(r.Context(), f, nil)
 	if len(errs) > 0 {
 		f.Errors = errs
 		s.page(w, r, http.StatusUnprocessableEntity, views.Page{Title: "New webhook", Nav: "webhooks"}, views.WebhookFormPage(f))
 		return
 	}
 	wh, err := s.DB.CreateWebhook(r.Context(), db.NewWebhook{
-		URL: f.URL, Description: f.Description, EventTypes: patterns, Secret: webhook.NewSecret(), Enabled: f.Enabled,
+		URL: f.URL, Description: f.Description, EventTypes: v.patterns, Secret: webhook.NewSecret(), Enabled: f.Enabled,
+		Headers: v.headers, RateLimit: v.rateLimit,
 	})
 	if err != nil {
 		s.uiFail(w, r, err)
@@ -152,6 +240,17 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	revealHeaders := r.URL.Query().Get("reveal_headers") == "1"
+	if revealHeaders {
+		if p, _ := principalOf(ctx); !p.Role.Allows(db.RoleAdmin) {
+			s.forbidden(w, r, p, db.RoleAdmin)
+			return
+		}
+		if err := s.auditRead(r, db.AuditHeadersReveal, webhookTarget(wh.ID), headersRevealSummary(wh.Headers, "in the UI")); err != nil {
+			s.uiFail(w, r, err)
+			return
+		}
+	}
 	chart, err := s.attemptsChart(r, wh.ID, "chart-attempts", "Attempts to this webhook per hour, last 24 hours")
 	if err != nil {
 		s.uiFail(w, r, err)
@@ -159,7 +258,7 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Webhook " + wh.URL, Nav: "webhooks"}, views.WebhookPage(views.WebhookData{
 		Webhook: wh, Stats: stats[wh.ID], FailedCount: failed, Recent: recent, OldSecrets: secrets.Old,
-		RevealSecret: reveal, Chart: chart, Now: s.now(),
+		RevealSecret: reveal, RevealHeaders: revealHeaders, Chart: chart, Now: s.now(),
 	}))
 }
 
@@ -180,6 +279,23 @@ func (s *Server) webhookSecret(w http.ResponseWriter, r *http.Request) {
 	s.fragment(w, r, http.StatusOK, views.Secret(wh, true))
 }
 
+// webhookHeaders answers the "Reveal values" click with the custom headers' values in place.
+func (s *Server) webhookHeaders(w http.ResponseWriter, r *http.Request) {
+	wh, ok := s.findWebhook(w, r)
+	if !ok {
+		return
+	}
+	if !isHTMX(r) {
+		http.Redirect(w, r, "/webhooks/"+wh.ID+"?reveal_headers=1", http.StatusSeeOther)
+		return
+	}
+	if err := s.auditRead(r, db.AuditHeadersReveal, webhookTarget(wh.ID), headersRevealSummary(wh.Headers, "in the UI")); err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	s.fragment(w, r, http.StatusOK, views.Headers(wh, true))
+}
+
 func (s *Server) editWebhookPage(w http.ResponseWriter, r *http.Request) {
 	wh, ok := s.findWebhook(w, r)
 	if !ok {
@@ -187,7 +303,15 @@ func (s *Server) editWebhookPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.page(w, r, http.StatusOK, views.Page{Title: "Edit webhook", Nav: "webhooks"}, views.WebhookFormPage(views.WebhookForm{
 		ID: wh.ID, URL: wh.URL, EventTypes: strings.Join(wh.EventTypes, "\n"), Description: wh.Description, Enabled: wh.Enabled,
+		Headers: storedHeaderRows(wh.Headers), RateLimit: rateLimitText(wh.RateLimit),
 	}))
+}
+
+func rateLimitText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 func (s *Server) updateWebhookForm(w http.ResponseWriter, r *http.Request) {
@@ -197,14 +321,18 @@ func (s *Server) updateWebhookForm(w http.ResponseWriter, r *http.Request) {
 	}
 	f := webhookFormInput(r)
 	f.ID = wh.ID
-	patterns, errs := s.validateWebhookForm(r.Context(), f)
+	if s.addHeaderRow(w, r, f, "Edit webhook") {
+		return
+	}
+	v, errs := s.validateWebhookForm(r.Context(), f, wh.Headers)
 	if len(errs) > 0 {
 		f.Errors = errs
 		s.page(w, r, http.StatusUnprocessableEntity, views.Page{Title: "Edit webhook", Nav: "webhooks"}, views.WebhookFormPage(f))
 		return
 	}
 	after, err := s.DB.UpdateWebhook(r.Context(), wh.ID, db.WebhookUpdate{
-		URL: &f.URL, Description: &f.Description, EventTypes: patterns, Enabled: &f.Enabled,
+		URL: &f.URL, Description: &f.Description, EventTypes: v.patterns, Enabled: &f.Enabled,
+		Headers: v.headers, RateLimit: &v.rateLimit,
 	})
 	if err != nil {
 		s.uiFail(w, r, err)
