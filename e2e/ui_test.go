@@ -369,3 +369,57 @@ func TestUIRecoverFailedDeliveries(t *testing.T) {
 		return deliveryStatus(t, srv, first) == "succeeded" && deliveryStatus(t, srv, second) == "succeeded"
 	})
 }
+
+// The headers editor: an admin adds two custom headers and a rate limit in the form, the
+// webhook page masks the values until revealed, and the next delivery carries them (issue
+// #12 items 7 and 8).
+func TestUIEditCustomHeaders(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "")
+	var auth, tenant atomic.Pointer[string]
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, tn := r.Header.Get("Authorization"), r.Header.Get("X-Tenant")
+		auth.Store(&a)
+		tenant.Store(&tn)
+	}))
+	t.Cleanup(rcv.Close)
+	var wh struct{ ID string }
+	require.Equal(t, 201, srv.api(t, "POST", "/api/v1/webhooks", adminToken,
+		map[string]any{"url": rcv.URL + "/in", "eventTypes": []string{"*"}}, &wh))
+
+	u := newUI(t, srv)
+	u.signIn()
+	u.goto_("/webhooks/" + wh.ID + "/edit")
+	u.fill("Header 1 name", "Authorization")
+	u.fill("Header 1 value", "Bearer e2e-7731")
+	u.click(u.testid("add-header"), "Add another header")
+	u.must("a second row", u.expect.Locator(u.testid("header-row")).ToHaveCount(2))
+	u.must("the first row as typed", u.expect.Locator(u.page.GetByLabel("Header 1 value")).ToHaveValue("Bearer e2e-7731"))
+	u.fill("Header 2 name", "X-Tenant")
+	u.fill("Header 2 value", "acme")
+	u.fill("Rate limit (optional)", "50")
+	u.shot("headers-editor")
+	u.click(u.testid("save-webhook"), "Save changes")
+
+	u.must("saved", u.expect.Locator(u.testid("flash")).ToContainText("Webhook saved."))
+	u.must("the rate limit", u.expect.Locator(u.testid("rate-limit")).ToHaveText("50 attempts per second"))
+	u.must("names with masked values", u.expect.Locator(u.testid("headers")).ToContainText("Authorization: ••••••••"))
+	u.must("no value on the page", u.expect.Locator(u.page.GetByText("e2e-7731")).ToHaveCount(0))
+	u.markPage()
+	u.click(u.testid("reveal-headers"), "Reveal values")
+	u.must("the values in place", u.expect.Locator(u.testid("header-value")).ToHaveText([]string{"Bearer e2e-7731", "acme"}))
+	require.True(t, u.stillSamePage(), "revealed in place, without a reload")
+
+	// The edit form shows the names, never the values; saving it unchanged keeps them.
+	u.goto_("/webhooks/" + wh.ID + "/edit")
+	u.must("stored rows and a blank one", u.expect.Locator(u.testid("header-row")).ToHaveCount(3))
+	u.must("no value in the form", u.expect.Locator(u.page.GetByLabel("Header 1 value")).ToHaveValue(""))
+	u.click(u.testid("save-webhook"), "Save changes")
+	u.must("saved again", u.expect.Locator(u.testid("flash")).ToContainText("Webhook saved."))
+
+	_, _ = sendEvent(t, srv, "order.paid")
+	eventually(t, "the receiver to get the headers", func() bool {
+		a, tn := auth.Load(), tenant.Load()
+		return a != nil && *a == "Bearer e2e-7731" && tn != nil && *tn == "acme"
+	})
+}
