@@ -27,6 +27,7 @@ func TestHardeningDefaults(t *testing.T) {
 		IdleTimeout: 120 * time.Second, MaxHeaderBytes: 65536,
 		MaxBatchEvents: 100, MaxAdminBodyBytes: 65536, MaxURLLength: 2048, MaxEventTypes: 64,
 		MaxDescriptionLength: 1024, MaxWorkflowIDLength: 256, MaxIdempotencyKeyLength: 255,
+		MaxCustomHeaders: 20, MaxCustomHeaderBytes: 1024,
 	}, cfg.Hardening)
 	g := newGuard(cfg)
 	assert.False(t, g.AllowPrivate, "the guard is on by default")
@@ -50,6 +51,8 @@ func TestHardeningSettings(t *testing.T) {
 		"HOOKRELAY_MAX_EVENT_TYPES", "3",
 		"HOOKRELAY_MAX_DESCRIPTION_LENGTH", "20",
 		"HOOKRELAY_MAX_WORKFLOW_ID_LENGTH", "30",
+		"HOOKRELAY_MAX_CUSTOM_HEADERS", "5",
+		"HOOKRELAY_MAX_CUSTOM_HEADER_BYTES", "200",
 	)
 	cfg, err := parseConfig([]string{"--max-idempotency-key-length", "40"}, env(e), io.Discard)
 	require.NoError(t, err)
@@ -58,6 +61,7 @@ func TestHardeningSettings(t *testing.T) {
 		HTTPSOnly:    true, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, WriteTimeout: 4 * time.Second,
 		IdleTimeout: 5 * time.Second, MaxHeaderBytes: 4096, MaxBatchEvents: 7, MaxAdminBodyBytes: 1000, MaxURLLength: 300,
 		MaxEventTypes: 3, MaxDescriptionLength: 20, MaxWorkflowIDLength: 30, MaxIdempotencyKeyLength: 40,
+		MaxCustomHeaders: 5, MaxCustomHeaderBytes: 200,
 	}, cfg.Hardening)
 
 	hs := newHTTPServer(cfg, http.NotFoundHandler(), slog.New(slog.DiscardHandler))
@@ -90,6 +94,8 @@ func TestHardeningSettingErrors(t *testing.T) {
 		"HOOKRELAY_MAX_DESCRIPTION_LENGTH":     "1.5",
 		"HOOKRELAY_MAX_WORKFLOW_ID_LENGTH":     "abc",
 		"HOOKRELAY_MAX_IDEMPOTENCY_KEY_LENGTH": "-",
+		"HOOKRELAY_MAX_CUSTOM_HEADERS":         "0",
+		"HOOKRELAY_MAX_CUSTOM_HEADER_BYTES":    "1k",
 	} {
 		_, err := parseConfig(nil, env(with(validEnv, name, want)), io.Discard)
 		assert.ErrorContains(t, err, "invalid "+name, "%s=%q", name, want)
