@@ -18,7 +18,7 @@ import (
 
 // Scenario names, in the order they run. c is measured at half of a's maximum and e at half
 // of b's, so a and b run first when selected.
-var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g"}
+var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g", "r"}
 
 // Config selects scenarios and bounds every phase of a run.
 type Config struct {
@@ -43,6 +43,9 @@ type Config struct {
 	BacklogBuild     time.Duration // cap on building f's backlog
 	BacklogDrain     time.Duration // cap on draining it
 
+	Recover int64   // failed deliveries r recovers
+	RateR   float64 // events/s of r's ingest, before and while it recovers
+
 	Drain      time.Duration // cap on waiting for deliveries after a load phase
 	DrainStall time.Duration // give up waiting when nothing arrived for this long
 	ServerEnv  []string      // extra HOOKRELAY_* settings for every server, KEY=VALUE
@@ -63,6 +66,7 @@ func Defaults() Config {
 		Conns: 64, Window: 1000, OpenConns: 64, BatchSize: 100, DataBytes: 256, MaxEvents: 5_000_000,
 		RateD: 50, SlowDelay: 5 * time.Second,
 		Backlog: 1_000_000, BacklogDataBytes: 1024, BacklogBuild: 4 * time.Minute, BacklogDrain: 4 * time.Minute,
+		Recover: 100_000, RateR: 200,
 		Drain: 2 * time.Minute, DrainStall: 15 * time.Second, ProfileDuration: 20 * time.Second,
 		OutDir: "bench/results",
 	}
@@ -77,6 +81,7 @@ func SmokeDefaults() Config {
 	c.Conns, c.OpenConns, c.MaxEvents = 8, 8, 1000
 	c.RateC = 200
 	c.Backlog, c.BacklogBuild, c.BacklogDrain = 1000, 30*time.Second, 30*time.Second
+	c.Recover = 1000
 	c.Drain, c.DrainStall = 30*time.Second, 10*time.Second
 	c.OutDir = ""
 	return c
@@ -139,7 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(selected) == 0 {
 		selected = Scenarios
 		if cfg.Smoke {
-			selected = []string{"a", "b", "c", "f", "g"}
+			selected = []string{"a", "b", "c", "f", "g", "r"}
 		}
 	}
 	for _, s := range selected {
@@ -271,6 +276,9 @@ func (r *runner) scenario(ctx context.Context, name string) ([]*Result, error) {
 	case "f":
 		res, err := r.backlog(ctx)
 		return list(res), err
+	case "r":
+		res, err := r.recoverFailed(ctx)
+		return res, err
 	case "g":
 		s := closed
 		s.name, s.title, s.mode, s.batch = "g", fmt.Sprintf("batch ingest, %d events per request", c.BatchSize), modeBatch, c.BatchSize

@@ -42,6 +42,10 @@ type receiver struct {
 	serveErr  error
 
 	unique atomic.Int64
+	// failing makes the receiver answer 500 to everything, counting nothing but attempts
+	// (scenario r's dead receiver).
+	failing  atomic.Bool
+	attempts atomic.Int64
 }
 
 // newReceiver listens on 127.0.0.1:0. Signatures are checked on the first delivery only:
@@ -112,6 +116,11 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		case <-req.Context().Done():
 			return
 		}
+	}
+	r.attempts.Add(1)
+	if r.failing.Load() {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
 	}
 	now := r.clock()
 	id := req.Header.Get(webhook.HeaderID)
@@ -230,4 +239,11 @@ func (t *timeline) counts(d time.Duration) []int64 {
 		out[i] = t.slots[i].Load()
 	}
 	return out
+}
+
+// dupCount is how many deliveries arrived again after their first arrival.
+func (r *receiver) dupCount() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.dups
 }

@@ -131,9 +131,14 @@ func (s *server) api(ctx context.Context, method, path string, body, out any) er
 
 // createWebhook subscribes url to every event type and returns the webhook id.
 func (s *server) createWebhook(ctx context.Context, url, secret string) (string, error) {
+	return s.subscribe(ctx, url, secret, "*")
+}
+
+// subscribe subscribes url to the event types of patterns and returns the webhook id.
+func (s *server) subscribe(ctx context.Context, url, secret string, patterns ...string) (string, error) {
 	var w struct{ ID string }
 	err := s.api(ctx, http.MethodPost, "/api/v1/webhooks", map[string]any{
-		"url": url, "eventTypes": []string{"*"}, "secret": secret, "description": "bench",
+		"url": url, "eventTypes": patterns, "secret": secret, "description": "bench",
 	}, &w)
 	if err == nil && w.ID == "" {
 		err = errors.New("create webhook: answer without id")

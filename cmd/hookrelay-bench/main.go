@@ -58,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&cfg.BacklogDataBytes, "backlog-data-bytes", cfg.BacklogDataBytes, "data size of f's events")
 	fs.DurationVar(&cfg.BacklogBuild, "backlog-build", cfg.BacklogBuild, "most time spent building f's backlog")
 	fs.DurationVar(&cfg.BacklogDrain, "backlog-drain", cfg.BacklogDrain, "most time spent draining f's backlog")
+	fs.Int64Var(&cfg.Recover, "recover", cfg.Recover, "failed deliveries r recovers")
+	fs.Float64Var(&cfg.RateR, "rate-r", cfg.RateR, "events/s of r's ingest, before and while it recovers")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "most time waiting for deliveries after a load phase")
 	fs.DurationVar(&cfg.DrainStall, "drain-stall", cfg.DrainStall, "stop waiting when no delivery arrived for this long")
 	env := fs.String("server-env", "", "extra server settings for every scenario, KEY=VALUE,KEY=VALUE (HOOKRELAY_* only)")
@@ -83,8 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.ServerEnv = append(cfg.ServerEnv, kv)
 		}
 	}
-	if cfg.Conns <= 0 || cfg.OpenConns <= 0 || cfg.BatchSize <= 0 || cfg.MaxEvents <= 0 || cfg.Backlog <= 0 {
-		return errors.New("--conns, --open-conns, --batch, --max-events and --backlog must be positive")
+	if cfg.Conns <= 0 || cfg.OpenConns <= 0 || cfg.BatchSize <= 0 || cfg.MaxEvents <= 0 || cfg.Backlog <= 0 || cfg.Recover <= 0 || cfg.RateR <= 0 {
+		return errors.New("--conns, --open-conns, --batch, --max-events, --backlog, --recover and --rate-r must be positive")
 	}
 	cfg.Log = stderr
 	ctx, cancel := context.WithTimeout(ctx, *maxTotal)
