@@ -46,6 +46,7 @@ type receiver struct {
 	// (scenario r's dead receiver).
 	failing  atomic.Bool
 	attempts atomic.Int64
+	lastNew  atomic.Int64 // unix ns of the latest first arrival
 }
 
 // newReceiver listens on 127.0.0.1:0. Signatures are checked on the first delivery only:
@@ -147,6 +148,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.noSent++
 		}
 		r.unique.Add(1)
+		r.lastNew.Store(now.UnixNano())
 		r.timeline.add(now)
 	}
 	r.mu.Unlock()

@@ -79,7 +79,10 @@ func (r *runner) recoverFailed(ctx context.Context) (_ []*Result, err error) {
 	if callErr != nil {
 		return nil, callErr
 	}
-	lastDead, deadHow := h.drain(ctx, []*receiver{dead.rc}, c.Recover, c.BacklogDrain, c.DrainStall)
+	_, deadHow := h.drain(ctx, []*receiver{dead.rc}, c.Recover, c.BacklogDrain, c.DrainStall)
+	// The drain notices an arrival only when it looks, and it starts looking after the load
+	// phase: the receiver knows when the last recovered delivery came.
+	lastDead := time.Unix(0, dead.rc.lastNew.Load())
 	all := &loadResult{Start: base.Start, End: during.End, Accepted: slices.Concat(base.Accepted, during.Accepted)}
 	lastLive, how := h.drain(ctx, h.healthy, int64(len(all.Accepted)), c.Drain, c.DrainStall)
 

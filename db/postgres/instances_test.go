@@ -372,3 +372,41 @@ func TestLateResultFromAnotherInstance(t *testing.T) {
 	assert.Empty(t, attempts[0].ErrorClass)
 	assert.Equal(t, 503, attempts[1].StatusCode)
 }
+
+// Many claimers on two instances, at one instant, share one rate allowance: a webhook
+// limited to 100 attempts a second gets its burst (a tenth of a second's worth, plus one)
+// and not one attempt more, however the claims interleave.
+func TestRateLimitHoldsUnderConcurrentClaims(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, b, _ := twoStores(t, postgres.Options{})
+	wh, err := a.CreateWebhook(ctx, db.NewWebhook{URL: "https://wh.test/hook", EventTypes: []string{"*"}, Secret: secret,
+		Enabled: true, RateLimit: 100})
+	require.NoError(t, err)
+	batch := make([]db.NewEvent, 200)
+	for i := range batch {
+		batch[i] = db.NewEvent{Type: "a.b", Data: []byte(`{}`)}
+	}
+	_, err = a.CreateEvents(ctx, batch)
+	require.NoError(t, err)
+
+	var (
+		claimed atomic.Int32
+		wg      sync.WaitGroup
+	)
+	for _, s := range []*postgres.DB{a, b} {
+		for range 4 {
+			wg.Go(func() {
+				for range 25 {
+					got, err := s.ClaimDue(ctx, []db.ClaimRequest{{WebhookID: wh.ID, Limit: 5}}, time.Hour)
+					if !assert.NoError(t, err) {
+						return
+					}
+					claimed.Add(int32(len(got.Claims)))
+				}
+			})
+		}
+	}
+	wg.Wait()
+	assert.EqualValues(t, 11, claimed.Load(), "the clock stands still: one burst in all")
+}
