@@ -58,7 +58,7 @@ type Config struct {
 	Log    io.Writer // progress lines; nil for none
 }
 
-// Defaults returns the settings of a full `make bench` run: every scenario in about 12
+// Defaults returns the settings of a full `make bench` run: every scenario in about 14
 // minutes on two cores.
 func Defaults() Config {
 	return Config{

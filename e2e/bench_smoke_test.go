@@ -13,7 +13,7 @@ import (
 )
 
 // TestBenchSmokeLosesNothing runs make bench's smoke mode against the real binary: short
-// closed-loop, fan-out, open-loop, backlog and batch runs whose every accepted event must
+// closed-loop, fan-out, open-loop, backlog, batch and recover runs whose every accepted event must
 // reach every webhook, checked by receivers that de-duplicate on webhook-id. It checks no
 // speed: this binary has the race detector and shares the machine with the other tests.
 func TestBenchSmokeLosesNothing(t *testing.T) {
@@ -28,7 +28,7 @@ func TestBenchSmokeLosesNothing(t *testing.T) {
 	rep.WriteTable(&table)
 	t.Log("\n" + table.String())
 	assert.True(t, rep.Passed(), rep.Failures())
-	require.Len(t, rep.Results, 5)
+	require.Len(t, rep.Results, 6)
 	for _, r := range rep.Results {
 		assert.Positive(t, r.Expected, "%s accepted nothing", r.Scenario)
 		assert.Equal(t, r.Expected, r.Delivered, "%s: every accepted delivery arrives", r.Scenario)
