@@ -36,6 +36,9 @@ type Config struct {
 	RetryJitter          float64
 	RetryAfterMax        time.Duration
 	DisableAfter         time.Duration
+	Retention            time.Duration // 0 keeps events, deliveries, attempts and alerts
+	IdempotencyTTL       time.Duration // 0 keeps idempotency keys
+	PruneInterval        time.Duration
 	DeliveryTimeout      time.Duration
 	ResponseBodyLimit    int64
 	MaxEventBytes        int64
@@ -153,6 +156,15 @@ func settings() []setting {
 			}
 			c.RetryAfterMax = d
 			return nil
+		}},
+		{"retention", "2160h", "delete an event whose deliveries are all final, with its deliveries and attempts, once its newest attempt is this old (and sent alerts as old); 0 keeps everything", func(c *Config, v string) error {
+			return nonNegativeDuration(&c.Retention, v, "2160h")
+		}},
+		{"idempotency-ttl", "24h", "how long an idempotency key is honoured at least; the pruner forgets it after that; 0 keeps keys forever", func(c *Config, v string) error {
+			return nonNegativeDuration(&c.IdempotencyTTL, v, "24h")
+		}},
+		{"prune-interval", "1m", "how often the pruner looks for what retention deletes", func(c *Config, v string) error {
+			return positiveDuration(&c.PruneInterval, v)
 		}},
 		{"disable-after", "120h", "disable a webhook with failed attempts and no successful one for this long, and email the administrators; 0 never does (a 410 Gone answer disables it at once)", func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -370,6 +382,16 @@ func checkToken(v string) error {
 	if len(v) < 16 {
 		return errors.New("must be at least 16 characters")
 	}
+	return nil
+}
+
+// nonNegativeDuration parses a duration of 0 or more (0 turns the feature off).
+func nonNegativeDuration(dst *time.Duration, v, example string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration of 0 or more, like %s", example)
+	}
+	*dst = d
 	return nil
 }
 

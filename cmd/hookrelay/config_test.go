@@ -46,6 +46,9 @@ func TestConfigDefaults(t *testing.T) {
 	assert.Equal(t, 32, cfg.WebhookConcurrency)
 	assert.Equal(t, "normal", cfg.Sync)
 	assert.Equal(t, slog.LevelInfo, cfg.LogLevel)
+	assert.Equal(t, 2160*time.Hour, cfg.Retention)
+	assert.Equal(t, 24*time.Hour, cfg.IdempotencyTTL)
+	assert.Equal(t, time.Minute, cfg.PruneInterval)
 }
 
 func TestConfigEnvAndFlags(t *testing.T) {
@@ -56,6 +59,9 @@ func TestConfigEnvAndFlags(t *testing.T) {
 		"HOOKRELAY_RETRY_JITTER", "0",
 		"HOOKRELAY_ALLOW_PRIVATE_NETWORKS", "true",
 		"HOOKRELAY_DELIVERY_TIMEOUT", "3s",
+		"HOOKRELAY_RETENTION", "0",
+		"HOOKRELAY_IDEMPOTENCY_TTL", "72h",
+		"HOOKRELAY_PRUNE_INTERVAL", "10s",
 	)
 	cfg, err := parseConfig([]string{"--addr", "127.0.0.1:0", "--response-body-limit=10"}, env(e), io.Discard)
 	require.NoError(t, err)
@@ -65,6 +71,9 @@ func TestConfigEnvAndFlags(t *testing.T) {
 	assert.True(t, cfg.AllowPrivateNetworks)
 	assert.Equal(t, 3*time.Second, cfg.DeliveryTimeout)
 	assert.Equal(t, int64(10), cfg.ResponseBodyLimit)
+	assert.Zero(t, cfg.Retention, "0 keeps everything")
+	assert.Equal(t, 72*time.Hour, cfg.IdempotencyTTL)
+	assert.Equal(t, 10*time.Second, cfg.PruneInterval)
 }
 
 func TestConfigErrorsNameTheSetting(t *testing.T) {
@@ -91,6 +100,9 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"concurrency zero", validEnv, []string{"--concurrency", "0"}, "HOOKRELAY_CONCURRENCY (--concurrency)"},
 		{"sync mode", with(validEnv, "HOOKRELAY_SYNC", "sometimes"), nil, "HOOKRELAY_SYNC"},
 		{"log level", with(validEnv, "HOOKRELAY_LOG_LEVEL", "loud"), nil, "HOOKRELAY_LOG_LEVEL"},
+		{"negative retention", with(validEnv, "HOOKRELAY_RETENTION", "-1h"), nil, "HOOKRELAY_RETENTION (--retention): want a duration of 0 or more"},
+		{"ttl in days", with(validEnv, "HOOKRELAY_IDEMPOTENCY_TTL", "1d"), nil, "HOOKRELAY_IDEMPOTENCY_TTL (--idempotency-ttl)"},
+		{"prune interval zero", with(validEnv, "HOOKRELAY_PRUNE_INTERVAL", "0s"), nil, "HOOKRELAY_PRUNE_INTERVAL (--prune-interval)"},
 		{"unknown flag", validEnv, []string{"--colour"}, "flag provided but not defined: -colour"},
 		{"stray argument", validEnv, []string{"serve"}, `unexpected argument "serve"`},
 	} {

@@ -22,6 +22,7 @@ import (
 	"github.com/hookrelay/hookrelay/delivery"
 	"github.com/hookrelay/hookrelay/handlers"
 	"github.com/hookrelay/hookrelay/metrics"
+	"github.com/hookrelay/hookrelay/retention"
 )
 
 func main() {
@@ -87,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"private and link-local addresses; use this for development only")
 	}
 	// One name per process among the instances sharing the store, for the leases of the
-	// work that runs on one instance at a time (the rescuer).
+	// work that runs on one instance at a time (the rescuer, the pruner).
 	instance := instanceName()
 	logger.Info("instance", "instance", instance)
 	engine := delivery.NewEngine(store, delivery.Options{
@@ -108,6 +109,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		UserAgent:          "github.com/hookrelay/hookrelay/" + version,
 		Logger:             logger.With("component", "delivery"),
 		Metrics:            meters,
+	})
+	pruner := retention.New(store, retention.Options{
+		Retention:      cfg.Retention,
+		IdempotencyTTL: cfg.IdempotencyTTL,
+		SessionTTL:     cfg.SessionTTL,
+		Interval:       cfg.PruneInterval,
+		Instance:       instance,
+		Logger:         logger.With("component", "retention"),
+		Metrics:        meters,
 	})
 	srv := &handlers.Server{
 		DB:            store,
@@ -177,6 +187,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	wg.Go(func() {
 		if err := alerts.Run(ctx); err != nil {
 			logger.Error("alert sender stopped", "err", err)
+		}
+	})
+	wg.Go(func() {
+		if err := pruner.Run(ctx); err != nil {
+			logger.Error("pruner stopped", "err", err)
 		}
 	})
 	serveErr := make(chan error, 1)

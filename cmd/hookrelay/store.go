@@ -14,6 +14,7 @@ import (
 	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 	"github.com/hookrelay/hookrelay/handlers"
+	"github.com/hookrelay/hookrelay/retention"
 )
 
 // store is what the server wires together: every consumer's view of one store, and what the
@@ -22,6 +23,7 @@ type store interface {
 	handlers.Store
 	delivery.Queue
 	alert.Outbox
+	retention.Store
 	Close() error
 	Setting(ctx context.Context, key string, value []byte) ([]byte, error)
 	CountUsers(ctx context.Context) (int, error)

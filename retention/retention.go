@@ -1,0 +1,180 @@
+// Package retention deletes what hookrelay no longer needs to keep (issue 14): events whose
+// deliveries are all final once their newest attempt is older than the retention, with
+// their deliveries and attempts; sent alerts as old; expired sessions; idempotency keys past
+// their time to live. Pending work is never deleted.
+//
+// One instance prunes at a time (a lease, as the rescuer's), every Interval, in small
+// batches with a pause between them, so that ingest and the engine keep the writer.
+// Per-webhook attempt counts (attempt_hours) are not pruned: charts and success rates
+// outlive the attempts they count.
+package retention
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hookrelay/hookrelay/db"
+)
+
+// Store is what the pruner needs of the store.
+type Store interface {
+	PruneBatch(ctx context.Context, r db.PruneRequest) (db.Pruned, error)
+	// TryLead takes or renews the lease of singleton work for holder.
+	TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+}
+
+// Metrics counts what the pruner deleted (hookrelay_retention_deleted_total).
+type Metrics interface {
+	RetentionDeleted(table string, n int)
+}
+
+// Defaults of Options.
+const (
+	DefaultInterval = time.Minute
+	DefaultPause    = 10 * time.Millisecond
+)
+
+// leaseName is the pruner's lease among the instances sharing a store.
+const leaseName = "pruner"
+
+// Options configure a Pruner. A zero duration of the first three keeps that kind forever.
+type Options struct {
+	Retention      time.Duration // HOOKRELAY_RETENTION
+	IdempotencyTTL time.Duration // HOOKRELAY_IDEMPOTENCY_TTL
+	SessionTTL     time.Duration // HOOKRELAY_SESSION_TTL: idle sessions older than this are dead
+	Interval       time.Duration // HOOKRELAY_PRUNE_INTERVAL; DefaultInterval when 0
+	Batch          int           // rows of each kind per transaction; db.DefaultPruneBatch when 0
+	Pause          time.Duration // between two batches of a round; DefaultPause when 0
+	Instance       string        // this process's name among the instances (the lease holder)
+	Logger         *slog.Logger
+	Metrics        Metrics          // nil counts nothing
+	Now            func() time.Time // time.Now when nil
+}
+
+// Pruner runs the retention rounds.
+type Pruner struct {
+	store Store
+	o     Options
+}
+
+// New returns a pruner of store.
+func New(store Store, o Options) *Pruner {
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.Batch <= 0 {
+		o.Batch = db.DefaultPruneBatch
+	}
+	if o.Pause <= 0 {
+		o.Pause = DefaultPause
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Pruner{store: store, o: o}
+}
+
+// Enabled reports whether there is anything to prune at all.
+func (p *Pruner) Enabled() bool {
+	return p.o.Retention > 0 || p.o.IdempotencyTTL > 0 || p.o.SessionTTL > 0
+}
+
+// Run prunes every Interval until ctx is done. A failed round is logged and tried again at
+// the next interval.
+func (p *Pruner) Run(ctx context.Context) error {
+	if !p.Enabled() {
+		return nil
+	}
+	t := time.NewTicker(p.o.Interval)
+	defer t.Stop()
+	for {
+		if _, err := p.Round(ctx); err != nil && ctx.Err() == nil {
+			p.o.Logger.Error("prune", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Round prunes until nothing old is left, if this instance holds the pruner's lease, and
+// returns what it deleted.
+func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
+	total := db.Pruned{Deleted: map[string]int{}}
+	// The lease outlives a round's pauses and batches; each batch renews it.
+	ttl := 2 * p.o.Interval
+	for {
+		led, err := p.store.TryLead(ctx, leaseName, p.o.Instance, ttl)
+		if err != nil {
+			return total, fmt.Errorf("take the pruner's lease: %w", err)
+		}
+		if !led {
+			return total, nil // another instance prunes
+		}
+		got, err := p.store.PruneBatch(ctx, p.request())
+		p.count(got)
+		total.Add(got)
+		if err != nil {
+			return total, err
+		}
+		if !got.More {
+			break
+		}
+		// Let ingest and the engine have the writer before the next batch.
+		t := time.NewTimer(p.o.Pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return total, ctx.Err()
+		case <-t.C:
+		}
+	}
+	if n := sum(total.Deleted); n > 0 || total.KeysForgotten > 0 {
+		p.o.Logger.Info("pruned", "rows", n, "events", total.Deleted["events"], "deliveries", total.Deleted["deliveries"],
+			"attempts", total.Deleted["attempts"], "alerts", total.Deleted["alerts"], "sessions", total.Deleted["sessions"],
+			"idempotencyKeys", total.KeysForgotten)
+	}
+	return total, nil
+}
+
+// request is what a batch deletes now.
+func (p *Pruner) request() db.PruneRequest {
+	now := p.o.Now()
+	r := db.PruneRequest{Batch: p.o.Batch}
+	if p.o.Retention > 0 {
+		r.Before = now.Add(-p.o.Retention)
+	}
+	if p.o.IdempotencyTTL > 0 {
+		r.IdempotencyBefore = now.Add(-p.o.IdempotencyTTL)
+	}
+	if p.o.SessionTTL > 0 {
+		r.SessionsBefore = now.Add(-p.o.SessionTTL)
+	}
+	return r
+}
+
+func (p *Pruner) count(got db.Pruned) {
+	if p.o.Metrics == nil {
+		return
+	}
+	for table, n := range got.Deleted {
+		if n > 0 {
+			p.o.Metrics.RetentionDeleted(table, n)
+		}
+	}
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
