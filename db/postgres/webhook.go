@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/hookrelay/hookrelay/db"
 )
 
@@ -183,18 +185,45 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 	return w, nil
 }
 
-// DeleteWebhook removes a webhook together with its deliveries and their attempts.
+// DeleteWebhook removes a webhook together with its deliveries and their attempts. A long
+// history is deleted in batches of db.DefaultPruneBatch deliveries, each a transaction of its
+// own: the first disables the webhook (and bumps its version, so every instance stops
+// claiming for it), and the last deletes its row. A delete cut short leaves the webhook
+// disabled with part of its history; deleting it again finishes the job.
 func (s *DB) DeleteWebhook(ctx context.Context, id string) error {
+	var row int64
 	err := s.write(ctx, func(t *tx) error {
-		tag, err := t.exec(`DELETE FROM webhooks WHERE public_id = $1`, id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
+		err := t.queryRow(`UPDATE webhooks SET enabled = false, version = version + 1 WHERE public_id = $1 RETURNING id`, id).Scan(&row)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return db.ErrNotFound
 		}
-		return nil
+		return err
 	})
+	for err == nil {
+		var n int
+		err = s.write(ctx, func(t *tx) error {
+			// SKIP LOCKED: a delivery another instance is recording right now is taken by a
+			// later batch.
+			ids, err := t.ids(`SELECT id FROM deliveries WHERE webhook_id = $1 LIMIT $2 FOR UPDATE SKIP LOCKED`, row, db.DefaultPruneBatch)
+			if n = len(ids); err != nil || n == 0 {
+				return err
+			}
+			if _, err := t.exec(`DELETE FROM attempts WHERE delivery_id = ANY($1)`, ids); err != nil {
+				return err
+			}
+			_, err = t.exec(`DELETE FROM deliveries WHERE id = ANY($1)`, ids)
+			return err
+		})
+		if n < db.DefaultPruneBatch {
+			break
+		}
+	}
+	if err == nil {
+		err = s.write(ctx, func(t *tx) error {
+			_, err := t.exec(`DELETE FROM webhooks WHERE id = $1`, row)
+			return err
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("delete webhook %s: %w", id, s.translate(err))
 	}

@@ -182,21 +182,53 @@ func (s *DB) UpdateWebhook(ctx context.Context, id string, u db.WebhookUpdate) (
 	return w, nil
 }
 
-// DeleteWebhook removes a webhook together with its deliveries and their attempts.
+// DeleteWebhook removes a webhook together with its deliveries and their attempts. A long
+// history is deleted in batches of db.DefaultPruneBatch deliveries, each a transaction of its
+// own, so that ingest and the engine are not held up behind one long transaction: the first
+// disables the webhook, so nothing new is claimed or fanned out to it meanwhile, and the last
+// deletes its row. A delete cut short leaves the webhook disabled with part of its history;
+// deleting it again finishes the job.
 func (s *DB) DeleteWebhook(ctx context.Context, id string) error {
+	var row int64
 	err := s.write(ctx, func(t *tx) error {
 		t.webhooksChanged()
-		res, err := t.exec(`DELETE FROM webhooks WHERE public_id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		err := t.queryRow(`UPDATE webhooks SET enabled = 0, version = version + 1 WHERE public_id = ? RETURNING id`, id).Scan(&row)
+		if errors.Is(err, sql.ErrNoRows) {
 			return db.ErrNotFound
 		}
-		return nil
+		return err
 	})
+	for err == nil {
+		var n int
+		err = s.write(ctx, func(t *tx) error {
+			rows, err := t.query(`SELECT id FROM deliveries WHERE webhook_id = ? LIMIT ?`, row, db.DefaultPruneBatch)
+			if err != nil {
+				return err
+			}
+			ids, err := scanIDs(rows)
+			if n = len(ids); err != nil || n == 0 {
+				return err
+			}
+			list, _ := json.Marshal(ids)
+			if _, err := t.exec(`DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(?))`, string(list)); err != nil {
+				return err
+			}
+			_, err = t.exec(`DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(?))`, string(list))
+			return err
+		})
+		if n < db.DefaultPruneBatch {
+			break
+		}
+	}
+	if err == nil {
+		err = s.write(ctx, func(t *tx) error {
+			t.webhooksChanged()
+			_, err := t.exec(`DELETE FROM webhooks WHERE id = ?`, row)
+			return err
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("delete webhook %s: %w", id, err)
+		return fmt.Errorf("delete webhook %s: %w", id, s.translate(err))
 	}
 	return nil
 }

@@ -145,12 +145,7 @@ func testEncryptedHeadersAreBoundToTheirWebhook(t *testing.T, h Harness) {
 // ingestMany ingests n events in one call.
 func ingestMany(t *testing.T, store Store, n int) {
 	t.Helper()
-	events := make([]db.NewEvent, n)
-	for i := range events {
-		events[i] = db.NewEvent{Type: "x", Data: json.RawMessage(`{}`)}
-	}
-	_, err := store.CreateEvents(t.Context(), events)
-	require.NoError(t, err)
+	ingestTyped(t, store, "x", n)
 }
 
 func rateLimited(t *testing.T, store Store, limit int) db.Webhook {

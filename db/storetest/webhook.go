@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ func webhookTests() []test {
 	return []test{
 		{"WebhookCreateFindListUpdate", testWebhookCreateFindListUpdate},
 		{"DeleteWebhookTakesItsDeliveries", testDeleteWebhookTakesItsDeliveries},
+		{"DeleteWebhookWithALongHistory", testDeleteWebhookWithALongHistory},
 	}
 }
 
@@ -96,4 +98,46 @@ func testDeleteWebhookTakesItsDeliveries(t *testing.T, h Harness) {
 	assert.Equal(t, []db.Webhook{kept}, list)
 
 	assert.ErrorIs(t, store.DeleteWebhook(ctx, gone.ID), db.ErrNotFound)
+}
+
+// A history longer than one batch is deleted in several transactions, all of it, and only
+// the webhook's own.
+func testDeleteWebhookWithALongHistory(t *testing.T, h Harness) {
+	store, _ := open(t, h)
+	ctx := t.Context()
+	gone := dbtest.Webhook(t, store, "https://gone.test/hook", "a.*")
+	kept := dbtest.Webhook(t, store, "https://kept.test/hook", "b.*")
+	n := 2*db.DefaultPruneBatch + 7
+	ingestTyped(t, store, "a.b", n)
+	ingestTyped(t, store, "b.c", 3)
+	for {
+		cs := claim(t, store, held, db.ClaimRequest{WebhookID: gone.ID, Limit: 1000}).Claims
+		if len(cs) == 0 {
+			break
+		}
+		var results []db.AttemptResult
+		for _, c := range cs {
+			results = append(results, db.AttemptResult{Claim: c, AttemptedAt: t0, StatusCode: 200, Next: db.StateSucceeded})
+		}
+		record(t, store, results...)
+	}
+	require.Equal(t, n, h.Count(t, store, "attempts"))
+
+	require.NoError(t, store.DeleteWebhook(ctx, gone.ID))
+	assert.Zero(t, h.Count(t, store, "attempts"))
+	assert.Equal(t, 3, h.Count(t, store, "deliveries"), "the other webhook's deliveries stay")
+	assert.Len(t, dbtest.Deliveries(t, store, kept.ID), 3)
+	_, err := store.FindWebhook(ctx, gone.ID)
+	assert.ErrorIs(t, err, db.ErrNotFound)
+}
+
+// ingestTyped ingests n events of type typ in one call.
+func ingestTyped(t *testing.T, store Store, typ string, n int) {
+	t.Helper()
+	events := make([]db.NewEvent, n)
+	for i := range events {
+		events[i] = db.NewEvent{Type: typ, Data: json.RawMessage(`{}`)}
+	}
+	_, err := store.CreateEvents(t.Context(), events)
+	require.NoError(t, err)
 }
