@@ -25,6 +25,12 @@ type Store interface {
 	TryLead(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 }
 
+// Reclaimer is a store whose file keeps the space deleted rows free until asked to give it
+// back (SQLite: incremental vacuum). The pruner asks after every round that deleted rows.
+type Reclaimer interface {
+	ReclaimSpace(ctx context.Context) (pages int, err error)
+}
+
 // Metrics counts what the pruner deleted (hookrelay_retention_deleted_total).
 type Metrics interface {
 	RetentionDeleted(table string, n int)
@@ -136,10 +142,18 @@ func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 		case <-t.C:
 		}
 	}
-	if n := sum(total.Deleted); n > 0 || total.KeysForgotten > 0 {
+	n := sum(total.Deleted)
+	if n > 0 || total.KeysForgotten > 0 {
 		p.o.Logger.Info("pruned", "rows", n, "events", total.Deleted["events"], "deliveries", total.Deleted["deliveries"],
 			"attempts", total.Deleted["attempts"], "alerts", total.Deleted["alerts"], "sessions", total.Deleted["sessions"],
 			"idempotencyKeys", total.KeysForgotten)
+	}
+	if r, ok := p.store.(Reclaimer); ok && n > 0 {
+		pages, err := r.ReclaimSpace(ctx)
+		if err != nil {
+			return total, err
+		}
+		p.o.Logger.Debug("reclaimed", "pages", pages)
 	}
 	return total, nil
 }

@@ -153,3 +153,35 @@ func TestNothingToKeepNothingToRun(t *testing.T) {
 	assert.Zero(t, b.n())
 	assert.True(t, retention.New(b, retention.Options{IdempotencyTTL: time.Hour}).Enabled())
 }
+
+// reclaims counts ReclaimSpace calls, passing them on.
+type reclaims struct {
+	*batches
+	calls int
+}
+
+func (r *reclaims) ReclaimSpace(ctx context.Context) (int, error) {
+	r.calls++
+	return r.Store.(retention.Reclaimer).ReclaimSpace(ctx)
+}
+
+// A round that deleted rows asks the store to give the space back; one that deleted nothing
+// does not.
+func TestRoundReclaimsSpaceAfterDeleting(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		store := dbtest.New(t)
+		r := &reclaims{batches: &batches{Store: store}}
+		p := retention.New(r, retention.Options{Retention: time.Minute, Instance: "a"})
+		_, err := p.Round(t.Context())
+		require.NoError(t, err)
+		assert.Zero(t, r.calls, "nothing deleted")
+		_, err = store.CreateEvents(t.Context(), []db.NewEvent{{Type: "a.b", Data: json.RawMessage(`{}`)}})
+		require.NoError(t, err)
+		time.Sleep(time.Hour)
+		got, err := p.Round(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, 1, got.Deleted["events"])
+		assert.Equal(t, 1, r.calls)
+	})
+}

@@ -105,6 +105,10 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
+	if err := useIncrementalVacuum(ctx, writer); err != nil {
+		writer.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, writer); err != nil {
 		writer.Close()
 		return nil, err
