@@ -18,7 +18,7 @@ import (
 
 // Scenario names, in the order they run. c is measured at half of a's maximum and e at half
 // of b's, so a and b run first when selected.
-var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g", "r"}
+var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g", "r", "p", "s"}
 
 // Config selects scenarios and bounds every phase of a run.
 type Config struct {
@@ -44,7 +44,13 @@ type Config struct {
 	BacklogDrain     time.Duration // cap on draining it
 
 	Recover int64   // failed deliveries r recovers
-	RateR   float64 // events/s of r's ingest, before and while it recovers
+	RateR   float64 // events/s of r's and p's ingest, before and while they recover or prune
+
+	PruneRows       int64         // rows of history p has pruned (a third each events, deliveries, attempts)
+	PruneAfter      time.Duration // p's prune interval: its second round, which deletes the history
+	RateS           float64       // events/s of s
+	SteadyRetention time.Duration // s's retention
+	SteadyDuration  time.Duration // s's load phase
 
 	Drain      time.Duration // cap on waiting for deliveries after a load phase
 	DrainStall time.Duration // give up waiting when nothing arrived for this long
@@ -58,7 +64,7 @@ type Config struct {
 	Log    io.Writer // progress lines; nil for none
 }
 
-// Defaults returns the settings of a full `make bench` run: every scenario in about 14
+// Defaults returns the settings of a full `make bench` run: every scenario in about 22
 // minutes on two cores.
 func Defaults() Config {
 	return Config{
@@ -67,6 +73,8 @@ func Defaults() Config {
 		RateD: 50, SlowDelay: 5 * time.Second,
 		Backlog: 1_000_000, BacklogDataBytes: 1024, BacklogBuild: 4 * time.Minute, BacklogDrain: 4 * time.Minute,
 		Recover: 100_000, RateR: 200,
+		PruneRows: 1_000_000, PruneAfter: 3 * time.Minute,
+		RateS: 500, SteadyRetention: time.Minute, SteadyDuration: 4 * time.Minute,
 		Drain: 2 * time.Minute, DrainStall: 15 * time.Second, ProfileDuration: 20 * time.Second,
 		OutDir: "bench/results",
 	}
@@ -277,8 +285,11 @@ func (r *runner) scenario(ctx context.Context, name string) ([]*Result, error) {
 		res, err := r.backlog(ctx)
 		return list(res), err
 	case "r":
-		res, err := r.recoverFailed(ctx)
-		return res, err
+		return r.recoverFailed(ctx)
+	case "p":
+		return r.prune(ctx)
+	case "s":
+		return r.steady(ctx)
 	case "g":
 		s := closed
 		s.name, s.title, s.mode, s.batch = "g", fmt.Sprintf("batch ingest, %d events per request", c.BatchSize), modeBatch, c.BatchSize
