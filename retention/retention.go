@@ -40,6 +40,11 @@ type Metrics interface {
 const (
 	DefaultInterval = time.Minute
 	DefaultPause    = 10 * time.Millisecond
+	// DefaultBatchTime is how long one batch should hold the writer: about a commit group's
+	// time under load, so that an ingest waiting behind a batch waits no longer than it
+	// would behind the engine.
+	DefaultBatchTime = 5 * time.Millisecond
+	minBatch         = 10
 )
 
 // leaseName is the pruner's lease among the instances sharing a store.
@@ -51,8 +56,9 @@ type Options struct {
 	IdempotencyTTL time.Duration // HOOKRELAY_IDEMPOTENCY_TTL
 	SessionTTL     time.Duration // HOOKRELAY_SESSION_TTL: idle sessions older than this are dead
 	Interval       time.Duration // HOOKRELAY_PRUNE_INTERVAL; DefaultInterval when 0
-	Batch          int           // rows of each kind per transaction; db.DefaultPruneBatch when 0
-	Pause          time.Duration // between two batches of a round; DefaultPause when 0
+	Batch          int           // most rows of each kind per transaction; db.DefaultPruneBatch when 0
+	BatchTime      time.Duration // what a batch should take; DefaultBatchTime when 0
+	Pause          time.Duration // least pause between two batches of a round; DefaultPause when 0
 	Instance       string        // this process's name among the instances (the lease holder)
 	Logger         *slog.Logger
 	Metrics        Metrics          // nil counts nothing
@@ -75,6 +81,9 @@ func New(store Store, o Options) *Pruner {
 	}
 	if o.Pause <= 0 {
 		o.Pause = DefaultPause
+	}
+	if o.BatchTime <= 0 {
+		o.BatchTime = DefaultBatchTime
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -116,6 +125,11 @@ func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 	total := db.Pruned{Deleted: map[string]int{}}
 	// The lease outlives a round's pauses and batches; each batch renews it.
 	ttl := 2 * p.o.Interval
+	// The batch size follows how long batches take: halved when one holds the writer longer
+	// than BatchTime, grown by a quarter when one takes less than half of it. The pause after
+	// a batch is at least as long as the batch, so pruning never has more than half of the
+	// writer's time.
+	batch := p.o.Batch
 	for {
 		led, err := p.store.TryLead(ctx, leaseName, p.o.Instance, ttl)
 		if err != nil {
@@ -124,7 +138,9 @@ func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 		if !led {
 			return total, nil // another instance prunes
 		}
-		got, err := p.store.PruneBatch(ctx, p.request())
+		start := time.Now()
+		got, err := p.store.PruneBatch(ctx, p.request(batch))
+		took := time.Since(start)
 		p.count(got)
 		total.Add(got)
 		if err != nil {
@@ -133,8 +149,14 @@ func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 		if !got.More {
 			break
 		}
+		switch {
+		case took > p.o.BatchTime:
+			batch = max(batch/2, minBatch)
+		case took < p.o.BatchTime/2:
+			batch = min(batch+max(batch/4, 1), p.o.Batch)
+		}
 		// Let ingest and the engine have the writer before the next batch.
-		t := time.NewTimer(p.o.Pause)
+		t := time.NewTimer(max(p.o.Pause, took))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -158,10 +180,10 @@ func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 	return total, nil
 }
 
-// request is what a batch deletes now.
-func (p *Pruner) request() db.PruneRequest {
+// request is what a batch of batch rows of each kind deletes now.
+func (p *Pruner) request(batch int) db.PruneRequest {
 	now := p.o.Now()
-	r := db.PruneRequest{Batch: p.o.Batch}
+	r := db.PruneRequest{Batch: batch}
 	if p.o.Retention > 0 {
 		r.Before = now.Add(-p.o.Retention)
 	}

@@ -185,3 +185,36 @@ func TestRoundReclaimsSpaceAfterDeleting(t *testing.T) {
 		assert.Equal(t, 1, r.calls)
 	})
 }
+
+// slowStore takes 100 µs per row of a batch, and always has more to prune until calls run out.
+type slowStore struct {
+	retention.Store
+	batches []int
+	left    int
+}
+
+func (s *slowStore) PruneBatch(_ context.Context, r db.PruneRequest) (db.Pruned, error) {
+	s.batches = append(s.batches, r.Batch)
+	time.Sleep(time.Duration(r.Batch) * 100 * time.Microsecond)
+	s.left--
+	return db.Pruned{Deleted: map[string]int{"events": r.Batch}, More: s.left > 0}, nil
+}
+
+func (s *slowStore) TryLead(context.Context, string, string, time.Duration) (bool, error) { return true, nil }
+
+// A batch that holds the writer longer than BatchTime halves the next; the pause after each
+// is at least as long as the batch took, so pruning has at most half of the writer's time.
+func TestBatchesShrinkToTheirTimeBudget(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &slowStore{left: 8}
+		p := retention.New(s, retention.Options{Retention: time.Hour, Batch: 500, BatchTime: 5 * time.Millisecond,
+			Pause: time.Millisecond, Instance: "a"})
+		start := time.Now()
+		_, err := p.Round(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []int{500, 250, 125, 62, 31, 31, 31, 31}, s.batches)
+		work := time.Duration(500+250+125+62+31*4) * 100 * time.Microsecond
+		assert.GreaterOrEqual(t, time.Since(start), 2*work-31*100*time.Microsecond, "a pause as long as each batch but the last")
+	})
+}

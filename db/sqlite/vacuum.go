@@ -32,11 +32,11 @@ func useIncrementalVacuum(ctx context.Context, w *sql.DB) error {
 	return nil
 }
 
-// reclaimStep is how many free pages one transaction of ReclaimSpace gives back: 1,000
-// pages (4 MiB) take a few milliseconds, so ingest waits no longer than for a commit group.
-const reclaimStep = 1000
+// reclaimStep is how many free pages one transaction of ReclaimSpace gives back: 256 pages
+// (1 MiB) take a few milliseconds, so ingest waits no longer than for a commit group.
+const reclaimStep = 256
 
-// ReclaimSpace gives the pages that deletes freed back to the file system, a step at a
+// ReclaimSpace gives the pages that deletes freed back to the file system, reclaimStep at a
 // time, each a transaction of its own on the writer, and returns how many it gave back.
 // SQLite reuses free pages for new rows anyway; this is what makes the file shrink after
 // retention deleted more than the traffic adds back.
