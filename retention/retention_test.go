@@ -200,7 +200,9 @@ func (s *slowStore) PruneBatch(_ context.Context, r db.PruneRequest) (db.Pruned,
 	return db.Pruned{Deleted: map[string]int{"events": r.Batch}, More: s.left > 0}, nil
 }
 
-func (s *slowStore) TryLead(context.Context, string, string, time.Duration) (bool, error) { return true, nil }
+func (s *slowStore) TryLead(context.Context, string, string, time.Duration) (bool, error) {
+	return true, nil
+}
 
 // A batch that holds the writer longer than BatchTime halves the next; the pause after each
 // is at least as long as the batch took, so pruning has at most half of the writer's time.
