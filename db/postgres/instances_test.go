@@ -410,3 +410,59 @@ func TestRateLimitHoldsUnderConcurrentClaims(t *testing.T) {
 	wg.Wait()
 	assert.EqualValues(t, 11, claimed.Load(), "the clock stands still: one burst in all")
 }
+
+// A retry or a replay on one instance racing the pruner on another: whatever the order,
+// work the retry or replay reported done is never pruned. Either it went first (the event
+// stays, its new work pending) or the pruner did (the retry finds no delivery, the replay no
+// event).
+func TestPruneNeverTakesWorkARetryOrReplayQueued(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a, b, clock := twoStores(t, postgres.Options{})
+	wh := webhook(t, a, "https://wh.test/hook")
+	for i := range 40 {
+		ev := dbtest.Event(t, a, "a.b", i)
+		failed := dbtest.Fail(t, a, wh.ID, 500)
+		clock.Add(2 * time.Hour)
+		cut := clock.Now().Add(-time.Hour)
+
+		var (
+			wg       sync.WaitGroup
+			pruneErr error
+			replayed []db.Replayed
+			otherErr error
+		)
+		wg.Go(func() { _, pruneErr = a.PruneBatch(ctx, db.PruneRequest{Before: cut, Batch: 100}) })
+		wg.Go(func() {
+			if i%2 == 0 {
+				_, otherErr = b.RetryDelivery(ctx, failed.DeliveryID)
+			} else {
+				replayed, otherErr = b.ReplayEvent(ctx, ev.EventID, nil)
+			}
+		})
+		wg.Wait()
+		require.NoError(t, pruneErr)
+		if otherErr != nil {
+			require.ErrorIs(t, otherErr, db.ErrNotFound, "round %d", i)
+			_, err := a.FindEvent(ctx, ev.EventID)
+			assert.ErrorIs(t, err, db.ErrNotFound, "round %d: refused because the event was pruned", i)
+			continue
+		}
+		queued := []string{failed.DeliveryID}
+		if i%2 == 1 {
+			queued = queued[:0]
+			for _, r := range replayed {
+				queued = append(queued, r.DeliveryID)
+			}
+		}
+		for _, id := range queued {
+			d, err := a.FindDelivery(ctx, id)
+			require.NoError(t, err, "round %d: queued work was pruned", i)
+			assert.Equal(t, db.StatePending, d.State)
+		}
+		// Settle it, so that the next round's claim takes the next event's delivery.
+		for range queued {
+			dbtest.Fail(t, a, wh.ID, 500)
+		}
+	}
+}

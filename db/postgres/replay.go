@@ -20,7 +20,9 @@ func (s *DB) ReplayEvent(ctx context.Context, eventID string, webhookIDs []strin
 			eventRow int64
 			typ      string
 		)
-		if err := t.queryRow(`SELECT id, event_type FROM events WHERE public_id = $1`, eventID).Scan(&eventRow, &typ); err != nil {
+		// FOR KEY SHARE: the pruner may be deleting the event; it then waits for this replay,
+		// or this replay waits for it and finds no event, instead of failing on its foreign key.
+		if err := t.queryRow(`SELECT id, event_type FROM events WHERE public_id = $1 FOR KEY SHARE`, eventID).Scan(&eventRow, &typ); err != nil {
 			return fmt.Errorf("event %s: %w", eventID, s.translate(err))
 		}
 		var (
