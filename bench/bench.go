@@ -14,11 +14,13 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hookrelay/hookrelay/internal/pgtest"
 )
 
 // Scenario names, in the order they run. c is measured at half of a's maximum and e at half
 // of b's, so a and b run first when selected.
-var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g", "r", "p", "s"}
+var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g", "r", "p", "s", "pg-a", "pg-1", "pg-2", "pg-3", "pg-3-d"}
 
 // Config selects scenarios and bounds every phase of a run.
 type Config struct {
@@ -55,6 +57,9 @@ type Config struct {
 	Drain      time.Duration // cap on waiting for deliveries after a load phase
 	DrainStall time.Duration // give up waiting when nothing arrived for this long
 	ServerEnv  []string      // extra HOOKRELAY_* settings for every server, KEY=VALUE
+	// PostgresURL is a server the PostgreSQL scenarios create their databases on (a user
+	// allowed to CREATE DATABASE); empty starts a throwaway cluster.
+	PostgresURL string
 
 	ProfileScenario string        // scenario whose server is CPU-profiled ("" for none)
 	ProfileDuration time.Duration // length of the profile, taken in the load phase
@@ -172,6 +177,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			Backlog: cfg.Backlog, BacklogDataBytes: cfg.BacklogDataBytes, ServerEnv: cfg.ServerEnv},
 	}
 	r := &runner{cfg: cfg, rep: rep}
+	defer r.stopPostgres()
 	for _, name := range Scenarios { // run in the canonical order whatever the flag's order
 		if !slices.Contains(selected, name) {
 			continue
@@ -190,8 +196,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 type runner struct {
 	cfg Config
 	rep *Report
-	a   *Result // for c's rate
-	b   *Result // for e's rate
+	pg  *pgtest.Cluster // started by the first PostgreSQL scenario, stopped by Run
+	pg1 *Result         // for pg-2's and pg-3's comparison
+	a   *Result         // for c's rate
+	b   *Result         // for e's rate
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -211,6 +219,8 @@ type spec struct {
 	dataBytes   int
 	maxEvents   int64
 	env         []string
+	instances   int  // servers on one database; more than one needs postgres
+	postgres    bool // on a fresh PostgreSQL database instead of a SQLite file
 }
 
 const (
@@ -290,6 +300,8 @@ func (r *runner) scenario(ctx context.Context, name string) ([]*Result, error) {
 		return r.prune(ctx)
 	case "s":
 		return r.steady(ctx)
+	case "pg-a", "pg-1", "pg-2", "pg-3", "pg-3-d":
+		return r.postgresScenario(ctx, name)
 	case "g":
 		s := closed
 		s.name, s.title, s.mode, s.batch = "g", fmt.Sprintf("batch ingest, %d events per request", c.BatchSize), modeBatch, c.BatchSize
@@ -389,6 +401,7 @@ func (r *runner) measure(ctx context.Context, s spec) (_ *Result, err error) {
 type harness struct {
 	dir       string
 	srv       *server
+	others    []*server // more instances on the same PostgreSQL database
 	pprofAddr string
 	client    *http.Client
 	receivers []*receiver
@@ -416,12 +429,33 @@ func (r *runner) setUp(ctx context.Context, s spec, env []string) (*harness, err
 		env = append(env, "HOOKRELAY_PPROF_ADDR="+addr)
 		h.pprofAddr = addr
 	}
+	if s.postgres {
+		url, err := r.postgresDatabase(ctx)
+		if err != nil {
+			h.tearDown()
+			return nil, err
+		}
+		env = append(env, "HOOKRELAY_DB="+url)
+	}
 	srv, err := startServer(ctx, r.cfg.Server, dir, h.client, env)
 	if err != nil {
 		h.tearDown() // h.err is nil: nothing to keep
 		return nil, err
 	}
 	h.srv = srv
+	for i := 1; i < s.instances; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("instance-%d", i+1))
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			h.tearDown()
+			return nil, err
+		}
+		o, err := startServer(ctx, r.cfg.Server, sub, h.client, env)
+		if err != nil {
+			h.tearDown()
+			return nil, err
+		}
+		h.others = append(h.others, o)
+	}
 	h.start = time.Now()
 	h.tl = newTimeline(h.start, 2*time.Hour)
 	for i := range s.webhooks {
@@ -442,7 +476,7 @@ func (r *runner) setUp(ctx context.Context, s spec, env []string) (*harness, err
 			return nil, err
 		}
 	}
-	h.cpu0, _ = processCPU(srv.Pid)
+	h.cpu0 = h.serverCPU()
 	h.self0 = selfCPU()
 	return h, nil
 }
@@ -451,7 +485,11 @@ func (r *runner) setUp(ctx context.Context, s spec, env []string) (*harness, err
 const benchSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 func (h *harness) ingester(dataBytes, conns int) *ingester {
-	return &ingester{url: h.srv.URL, client: newIngestClient(conns), eventType: "bench.event", pad: padFor(dataBytes), clock: time.Now}
+	urls := []string{h.srv.URL}
+	for _, o := range h.others {
+		urls = append(urls, o.URL)
+	}
+	return &ingester{urls: urls, client: newIngestClient(conns), eventType: "bench.event", pad: padFor(dataBytes), clock: time.Now}
 }
 
 func (h *harness) delivered(rs []*receiver) int64 {
@@ -556,19 +594,36 @@ func (h *harness) result(s spec, load *loadResult) *Result {
 	return res
 }
 
-// stop reads the server's CPU and memory, stops it and the receivers.
+// stop reads the servers' CPU and memory, stops them and the receivers. With several
+// instances, CPU is their sum and peak RSS the largest.
 func (h *harness) stop(res *Result) {
-	cpu, mem, err := h.srv.stats()
-	if err != nil {
-		h.err = errors.Join(h.err, err)
+	var cpu time.Duration
+	for _, s := range append([]*server{h.srv}, h.others...) {
+		c, mem, err := s.stats()
+		if err != nil {
+			h.err = errors.Join(h.err, err)
+		}
+		cpu += c
+		res.ServerPeakRSSMB = max(res.ServerPeakRSSMB, mb(mem.Peak))
 	}
 	res.ServerCPUSeconds = (cpu - h.cpu0).Seconds()
 	res.HarnessCPUSeconds = (selfCPU() - h.self0).Seconds()
-	res.ServerPeakRSSMB = mb(mem.Peak)
-	if err := h.srv.stop(); err != nil {
-		h.err = errors.Join(h.err, err)
+	for _, s := range append([]*server{h.srv}, h.others...) {
+		if err := s.stop(); err != nil {
+			h.err = errors.Join(h.err, err)
+		}
 	}
 	h.closeReceivers()
+}
+
+// serverCPU is the CPU time of every instance so far.
+func (h *harness) serverCPU() time.Duration {
+	var cpu time.Duration
+	for _, s := range append([]*server{h.srv}, h.others...) {
+		c, _ := processCPU(s.Pid)
+		cpu += c
+	}
+	return cpu
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
@@ -621,8 +676,10 @@ func (h *harness) closeReceivers() {
 // server log), unless something failed: then it keeps them and returns the failure, naming
 // the directory.
 func (h *harness) tearDown() error {
-	if h.srv != nil && h.srv.alive() {
-		h.srv.kill()
+	for _, s := range append([]*server{h.srv}, h.others...) {
+		if s != nil && s.alive() {
+			s.kill()
+		}
 	}
 	h.closeReceivers()
 	if h.err != nil {

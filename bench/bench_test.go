@@ -176,7 +176,7 @@ func TestOpenLoopMeasuresFromTheScheduledTime(t *testing.T) {
 			}
 			return time.Millisecond
 		}}
-		g := &ingester{url: "http://server.test", client: &http.Client{Transport: f}, eventType: "bench.event", clock: time.Now}
+		g := &ingester{urls: []string{"http://server.test"}, client: &http.Client{Transport: f}, eventType: "bench.event", clock: time.Now}
 		res := g.openLoop(t.Context(), 1, 100, time.Second)
 
 		require.Len(t, res.Accepted, 100)
@@ -195,7 +195,7 @@ func TestClosedLoopStopsAtItsCountAndHonoursTheBrake(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeIngest{delay: func(int64) time.Duration { return time.Millisecond }}
-		g := &ingester{url: "http://server.test", client: &http.Client{Transport: f}, eventType: "bench.event", clock: time.Now}
+		g := &ingester{urls: []string{"http://server.test"}, client: &http.Client{Transport: f}, eventType: "bench.event", clock: time.Now}
 		res := g.closedLoop(t.Context(), 4, time.Minute, 50, 1, nil)
 		assert.Len(t, res.Accepted, 50, "maxEvents bounds the run")
 		assert.Equal(t, 13*time.Millisecond, res.End.Sub(res.Start), "50 requests of 1 ms over 4 connections")
@@ -210,7 +210,7 @@ func TestClosedLoopStopsAtItsCountAndHonoursTheBrake(t *testing.T) {
 			time.Sleep(time.Until(end))
 			return false
 		}
-		g2 := &ingester{url: "http://server.test", client: &http.Client{Transport: f}, eventType: "bench.event", clock: time.Now}
+		g2 := &ingester{urls: []string{"http://server.test"}, client: &http.Client{Transport: f}, eventType: "bench.event", clock: time.Now}
 		res = g2.closedLoop(t.Context(), 4, time.Second, 1000, 1, wait)
 		assert.Len(t, res.Accepted, 10)
 	})

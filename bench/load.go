@@ -15,7 +15,7 @@ import (
 
 // ingester posts events to one server.
 type ingester struct {
-	url       string
+	urls      []string // the instances to post to, in turn by event number
 	client    *http.Client
 	eventType string
 	pad       string // filler that brings each event's data to the wanted size
@@ -198,7 +198,7 @@ func (g *ingester) send(ctx context.Context, w *workerResult, sent time.Time, se
 	}
 	w.buf = b
 	w.requests++
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.url+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.urls[int(seq%int64(len(g.urls)))]+path, bytes.NewReader(b))
 	if err != nil {
 		w.fail(err)
 		return

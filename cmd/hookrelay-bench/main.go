@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.SteadyDuration, "steady-duration", cfg.SteadyDuration, "s's load phase")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "most time waiting for deliveries after a load phase")
 	fs.DurationVar(&cfg.DrainStall, "drain-stall", cfg.DrainStall, "stop waiting when no delivery arrived for this long")
+	fs.StringVar(&cfg.PostgresURL, "postgres-url", cfg.PostgresURL, "PostgreSQL server for the pg-* scenarios (a user allowed to CREATE DATABASE); empty starts a throwaway cluster")
 	env := fs.String("server-env", "", "extra server settings for every scenario, KEY=VALUE,KEY=VALUE (HOOKRELAY_* only)")
 	fs.StringVar(&cfg.ProfileScenario, "profile", cfg.ProfileScenario, "scenario whose server to CPU-profile (needs the server's HOOKRELAY_PPROF_ADDR)")
 	fs.DurationVar(&cfg.ProfileDuration, "profile-duration", cfg.ProfileDuration, "length of the CPU profile")

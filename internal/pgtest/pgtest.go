@@ -6,7 +6,7 @@
 //
 // Without PostgreSQL the tests that ask for it skip, saying so loudly (and adding a line
 // to the report that make test prints); with CI=true they fail instead. Import it from
-// _test files only.
+// _test files only, but for Cluster, which the benchmark starts.
 package pgtest
 
 import (
@@ -355,3 +355,42 @@ func newDatabase(t testing.TB, template string) string {
 	})
 	return databaseURL(name)
 }
+
+// Cluster is a throwaway cluster for a program rather than a test: the benchmark's
+// PostgreSQL scenarios. Like the tests' own, it runs with fsync and synchronous_commit off.
+type Cluster struct {
+	c *cluster
+}
+
+// StartCluster starts a throwaway cluster (initdb and pg_ctl of Debian's postgresql, on a
+// private port, as the postgres user when this process is root).
+func StartCluster() (*Cluster, error) {
+	bin := findBinDir()
+	if bin == "" {
+		return nil, errors.New("PostgreSQL not found: initdb under /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+	}
+	c, err := startCluster(bin)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{c: c}, nil
+}
+
+// NewDatabase creates an empty database and returns its URL.
+func (c *Cluster) NewDatabase(ctx context.Context) (string, error) {
+	name := randomName("hookrelay_bench_")
+	conn, err := pgx.Connect(ctx, c.c.url().String())
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", err
+	}
+	u := *c.c.url()
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// Stop stops the cluster and removes its files.
+func (c *Cluster) Stop() error { return c.c.stop() }
