@@ -69,7 +69,7 @@ type Config struct {
 	Log    io.Writer // progress lines; nil for none
 }
 
-// Defaults returns the settings of a full `make bench` run: every scenario in about 22
+// Defaults returns the settings of a full `make bench` run: every scenario in about 25
 // minutes on two cores.
 func Defaults() Config {
 	return Config{

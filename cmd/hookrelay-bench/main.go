@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.ProfileDuration, "profile-duration", cfg.ProfileDuration, "length of the CPU profile")
 	fs.StringVar(&cfg.OutDir, "out", cfg.OutDir, "directory of the JSON result (empty: none)")
 	fs.StringVar(&cfg.Note, "note", cfg.Note, "free text stored with the result, e.g. the state of the machine")
-	maxTotal := fs.Duration("max-total", 30*time.Minute, "hard limit on the whole run")
+	maxTotal := fs.Duration("max-total", 40*time.Minute, "hard limit on the whole run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
