@@ -192,5 +192,7 @@ func TestWriteRunsAgainAfterADeadlock(t *testing.T) {
 	wg.Wait()
 	require.NoError(t, errs[0])
 	require.NoError(t, errs[1])
-	assert.EqualValues(t, 3, runs.Load(), "the deadlock's victim ran again")
+	// At least once: on a loaded machine the rerun can meet the other write's second lock
+	// and lose a deadlock again before it gets through (seen once in CI: 4 runs).
+	assert.GreaterOrEqual(t, runs.Load(), int32(3), "the deadlock's victim ran again")
 }
