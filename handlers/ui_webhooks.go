@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
+
 	"github.com/hookrelay/hookrelay/db"
 	"github.com/hookrelay/hookrelay/views"
 	"github.com/hookrelay/hookrelay/webhook"
@@ -227,29 +229,13 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
-	// The page without JavaScript reveals the secret with ?reveal=1: as the reveal route,
-	// that needs an admin, and is recorded first.
-	reveal := r.URL.Query().Get("reveal") == "1"
-	if reveal {
-		if p, _ := principalOf(ctx); !p.Role.Allows(db.RoleAdmin) {
-			s.forbidden(w, r, p, db.RoleAdmin)
-			return
-		}
-		if err := s.auditRead(r, db.AuditSecretReveal, webhookTarget(wh.ID), "revealed in the UI"); err != nil {
-			s.uiFail(w, r, err)
-			return
-		}
+	reveal, ok := s.revealOnPage(w, r, wh, secretReveal)
+	if !ok {
+		return
 	}
-	revealHeaders := r.URL.Query().Get("reveal_headers") == "1"
-	if revealHeaders {
-		if p, _ := principalOf(ctx); !p.Role.Allows(db.RoleAdmin) {
-			s.forbidden(w, r, p, db.RoleAdmin)
-			return
-		}
-		if err := s.auditRead(r, db.AuditHeadersReveal, webhookTarget(wh.ID), headersRevealSummary(wh.Headers, "in the UI")); err != nil {
-			s.uiFail(w, r, err)
-			return
-		}
+	revealHeaders, ok := s.revealOnPage(w, r, wh, headersReveal)
+	if !ok {
+		return
 	}
 	chart, err := s.attemptsChart(r, wh.ID, "chart-attempts", "Attempts to this webhook per hour, last 24 hours")
 	if err != nil {
@@ -262,38 +248,68 @@ func (s *Server) webhookPage(w http.ResponseWriter, r *http.Request) {
 	}))
 }
 
-// webhookSecret answers the "Reveal secret" click with the secret in place.
-func (s *Server) webhookSecret(w http.ResponseWriter, r *http.Request) {
+// uiReveal is a part of the webhook page that only admins see, and only when they ask:
+// the query parameter that shows it on the page (without JavaScript), what the audit log
+// records, and the fragment the htmx route answers with.
+type uiReveal struct {
+	param    string
+	action   db.AuditAction
+	summary  func(db.Webhook) string
+	fragment func(db.Webhook) templ.Component
+}
+
+var (
+	secretReveal = uiReveal{"reveal", db.AuditSecretReveal,
+		func(db.Webhook) string { return "revealed in the UI" },
+		func(wh db.Webhook) templ.Component { return views.Secret(wh, true) }}
+	headersReveal = uiReveal{"reveal_headers", db.AuditHeadersReveal,
+		func(wh db.Webhook) string { return headersRevealSummary(wh.Headers, "in the UI") },
+		func(wh db.Webhook) templ.Component { return views.Headers(wh, true) }}
+)
+
+// revealOnPage reports whether the page was asked (?param=1) to show v. That needs an admin,
+// and is recorded before anything is shown; ok is false when it answered instead.
+func (s *Server) revealOnPage(w http.ResponseWriter, r *http.Request, wh db.Webhook, v uiReveal) (shown, ok bool) {
+	if r.URL.Query().Get(v.param) != "1" {
+		return false, true
+	}
+	if p, _ := principalOf(r.Context()); !p.Role.Allows(db.RoleAdmin) {
+		s.forbidden(w, r, p, db.RoleAdmin)
+		return false, false
+	}
+	if err := s.auditRead(r, v.action, webhookTarget(wh.ID), v.summary(wh)); err != nil {
+		s.uiFail(w, r, err)
+		return false, false
+	}
+	return true, true
+}
+
+// revealInPlace answers a Reveal click (an admin route) with v in place, recorded first;
+// without htmx it sends the browser to the page that shows it.
+func (s *Server) revealInPlace(w http.ResponseWriter, r *http.Request, v uiReveal) {
 	wh, ok := s.findWebhook(w, r)
 	if !ok {
 		return
 	}
 	if !isHTMX(r) {
-		http.Redirect(w, r, "/webhooks/"+wh.ID+"?reveal=1", http.StatusSeeOther)
+		http.Redirect(w, r, "/webhooks/"+wh.ID+"?"+v.param+"=1", http.StatusSeeOther)
 		return
 	}
-	if err := s.auditRead(r, db.AuditSecretReveal, webhookTarget(wh.ID), "revealed in the UI"); err != nil {
+	if err := s.auditRead(r, v.action, webhookTarget(wh.ID), v.summary(wh)); err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
-	s.fragment(w, r, http.StatusOK, views.Secret(wh, true))
+	s.fragment(w, r, http.StatusOK, v.fragment(wh))
+}
+
+// webhookSecret answers the "Reveal secret" click with the secret in place.
+func (s *Server) webhookSecret(w http.ResponseWriter, r *http.Request) {
+	s.revealInPlace(w, r, secretReveal)
 }
 
 // webhookHeaders answers the "Reveal values" click with the custom headers' values in place.
 func (s *Server) webhookHeaders(w http.ResponseWriter, r *http.Request) {
-	wh, ok := s.findWebhook(w, r)
-	if !ok {
-		return
-	}
-	if !isHTMX(r) {
-		http.Redirect(w, r, "/webhooks/"+wh.ID+"?reveal_headers=1", http.StatusSeeOther)
-		return
-	}
-	if err := s.auditRead(r, db.AuditHeadersReveal, webhookTarget(wh.ID), headersRevealSummary(wh.Headers, "in the UI")); err != nil {
-		s.uiFail(w, r, err)
-		return
-	}
-	s.fragment(w, r, http.StatusOK, views.Headers(wh, true))
+	s.revealInPlace(w, r, headersReveal)
 }
 
 func (s *Server) editWebhookPage(w http.ResponseWriter, r *http.Request) {
