@@ -76,6 +76,17 @@ func (l *loadResult) merge(w *workerResult) {
 	}
 }
 
+// extend adds a later phase's outcome o to l (the phases of a scenario measured in slices).
+func (l *loadResult) extend(o *loadResult) {
+	l.Accepted = append(l.Accepted, o.Accepted...)
+	l.Latencies = append(l.Latencies, o.Latencies...)
+	l.Requests += o.Requests
+	l.Errors += o.Errors
+	if l.FirstError == "" {
+		l.FirstError = o.FirstError
+	}
+}
+
 type workerResult struct {
 	accepted   []string
 	latencies  []int64

@@ -79,10 +79,7 @@ func (r *runner) prune(ctx context.Context) (_ []*Result, err error) {
 		// From the first slice that deleted to the second still one after the last: the
 		// round ends by giving the freed pages back, which the counter does not show.
 		if !started.IsZero() {
-			during.Accepted = append(during.Accepted, sl.Accepted...)
-			during.Latencies = append(during.Latencies, sl.Latencies...)
-			during.Requests += sl.Requests
-			during.Errors += sl.Errors
+			during.extend(sl)
 		}
 		last = now
 	}
@@ -141,13 +138,7 @@ func (r *runner) steady(ctx context.Context) (_ []*Result, err error) {
 	var ref, peak float64
 	for time.Since(load.Start) < s.duration && ctx.Err() == nil {
 		sl := ing.openLoop(ctx, s.conns, s.rate, 5*time.Second)
-		load.Accepted = append(load.Accepted, sl.Accepted...)
-		load.Latencies = append(load.Latencies, sl.Latencies...)
-		load.Requests += sl.Requests
-		load.Errors += sl.Errors
-		if load.FirstError == "" {
-			load.FirstError = sl.FirstError
-		}
+		load.extend(sl)
 		mbNow := mb(dbSize(h.dir))
 		at := time.Since(load.Start)
 		samples = append(samples, sample{Seconds: at.Seconds(), MB: mbNow})
