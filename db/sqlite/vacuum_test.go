@@ -67,12 +67,7 @@ func TestReclaimSpaceShrinksTheFile(t *testing.T) {
 	store.Clock = func() time.Time { return now }
 	pad := json.RawMessage(`{"pad":"` + strings.Repeat("x", 4<<10) + `"}`)
 	for range 40 {
-		batch := make([]db.NewEvent, 50)
-		for i := range batch {
-			batch[i] = db.NewEvent{Type: "a.b", Data: pad}
-		}
-		_, err := store.CreateEvents(t.Context(), batch)
-		require.NoError(t, err)
+		ingest(t, store, 50, pad)
 	}
 	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
 	require.NoError(t, err)

@@ -30,14 +30,7 @@ func TestWALIsCutBackToItsLimit(t *testing.T) {
 		require.NoError(t, err)
 		return fi.Size()
 	}
-	write := func(n int, data json.RawMessage) {
-		batch := make([]db.NewEvent, n)
-		for i := range batch {
-			batch[i] = db.NewEvent{Type: "a.b", Data: data}
-		}
-		_, err := store.CreateEvents(t.Context(), batch)
-		require.NoError(t, err)
-	}
+	write := func(n int, data json.RawMessage) { ingest(t, store, n, data) }
 
 	// A reader of its own, as a backup or a slow report would be, holding its snapshot.
 	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
@@ -61,4 +54,15 @@ func TestWALIsCutBackToItsLimit(t *testing.T) {
 		write(1, json.RawMessage(`{}`))
 	}
 	assert.LessOrEqual(t, walSize(), int64(limit), "the log keeps the burst's size (%d bytes)", burst)
+}
+
+// ingest stores n events with data in one call.
+func ingest(t *testing.T, store *sqlite.DB, n int, data json.RawMessage) {
+	t.Helper()
+	batch := make([]db.NewEvent, n)
+	for i := range batch {
+		batch[i] = db.NewEvent{Type: "a.b", Data: data}
+	}
+	_, err := store.CreateEvents(t.Context(), batch)
+	require.NoError(t, err)
 }
