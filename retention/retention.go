@@ -123,20 +123,25 @@ func (p *Pruner) Run(ctx context.Context) error {
 // returns what it deleted.
 func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 	total := db.Pruned{Deleted: map[string]int{}}
-	// The lease outlives a round's pauses and batches; each batch renews it.
+	// The lease outlives a round's pauses and batches. Taking it is a write, so a long round
+	// renews it once a quarter of its time has gone, not before every batch.
 	ttl := 2 * p.o.Interval
+	var renewed time.Time
 	// The batch size follows how long batches take: halved when one holds the writer longer
 	// than BatchTime, grown by a quarter when one takes less than half of it. The pause after
 	// a batch is at least as long as the batch, so pruning never has more than half of the
 	// writer's time.
 	batch := p.o.Batch
 	for {
-		led, err := p.store.TryLead(ctx, leaseName, p.o.Instance, ttl)
-		if err != nil {
-			return total, fmt.Errorf("take the pruner's lease: %w", err)
-		}
-		if !led {
-			return total, nil // another instance prunes
+		if renewed.IsZero() || time.Since(renewed) >= ttl/4 {
+			led, err := p.store.TryLead(ctx, leaseName, p.o.Instance, ttl)
+			if err != nil {
+				return total, fmt.Errorf("take the pruner's lease: %w", err)
+			}
+			if !led {
+				return total, nil // another instance prunes
+			}
+			renewed = time.Now()
 		}
 		start := time.Now()
 		got, err := p.store.PruneBatch(ctx, p.request(batch))

@@ -191,6 +191,7 @@ type slowStore struct {
 	retention.Store
 	batches []int
 	left    int
+	leads   int
 }
 
 func (s *slowStore) PruneBatch(_ context.Context, r db.PruneRequest) (db.Pruned, error) {
@@ -201,6 +202,7 @@ func (s *slowStore) PruneBatch(_ context.Context, r db.PruneRequest) (db.Pruned,
 }
 
 func (s *slowStore) TryLead(context.Context, string, string, time.Duration) (bool, error) {
+	s.leads++
 	return true, nil
 }
 
@@ -218,5 +220,21 @@ func TestBatchesShrinkToTheirTimeBudget(t *testing.T) {
 		assert.Equal(t, []int{500, 250, 125, 62, 31, 31, 31, 31}, s.batches)
 		work := time.Duration(500+250+125+62+31*4) * 100 * time.Microsecond
 		assert.GreaterOrEqual(t, time.Since(start), 2*work-31*100*time.Microsecond, "a pause as long as each batch but the last")
+		assert.Equal(t, 1, s.leads, "a round of a quarter second takes the lease once")
+	})
+}
+
+// A round longer than a quarter of the lease renews it as it goes.
+func TestALongRoundRenewsItsLease(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		s := &slowStore{left: 40}
+		// 40 batches of 500 rows at 100 µs a row, each followed by as long a pause: 4 s.
+		p := retention.New(s, retention.Options{Retention: time.Hour, Batch: 500, BatchTime: time.Second,
+			Interval: time.Second, Instance: "a"})
+		_, err := p.Round(t.Context())
+		require.NoError(t, err)
+		assert.Len(t, s.batches, 40)
+		assert.InDelta(t, 8, s.leads, 1, "once every half second (a quarter of the 2 s lease)")
 	})
 }
