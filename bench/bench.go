@@ -20,13 +20,18 @@ import (
 
 // Scenario names, in the order they run. c is measured at half of a's maximum and e at half
 // of b's, so a and b run first when selected.
-var Scenarios = []string{"a", "a-sync", "b", "c", "d", "e", "f", "g", "r", "p", "s", "pg-a", "pg-1", "pg-2", "pg-3", "pg-3-d"}
+var Scenarios = []string{"cal", "a", "a-sync", "b", "burst-1", "burst-10", "c", "d", "e", "f", "g", "r", "p", "s", "pg-a", "pg-1", "pg-2", "pg-3", "pg-3-d", "pg-burst-1", "pg-burst-10"}
 
 // Config selects scenarios and bounds every phase of a run.
 type Config struct {
 	Server    string   // path of the hookrelay binary
 	Scenarios []string // subset of Scenarios; empty means all
 	Smoke     bool     // small, short runs of a, b, c, f and g that check only for losses
+
+	CalibrationDuration time.Duration // how long cal posts to the loopback server
+	BurstConns          int           // senders of the burst scenarios, and cal's connections
+	BurstDuration       time.Duration // load phase of a burst scenario
+	BurstRuns           int           // runs of each burst scenario; the result is their median
 
 	DurationA    time.Duration // load phase of a (closed loop)
 	Duration     time.Duration // load phase of every other scenario
@@ -74,6 +79,7 @@ type Config struct {
 func Defaults() Config {
 	return Config{
 		Server: "bin/hookrelay", DurationA: 60 * time.Second, Duration: 20 * time.Second,
+		CalibrationDuration: 5 * time.Second, BurstConns: 32, BurstDuration: 15 * time.Second, BurstRuns: 3,
 		Conns: 64, Window: 1000, OpenConns: 64, BatchSize: 100, DataBytes: 256, MaxEvents: 5_000_000,
 		RateD: 50, SlowDelay: 5 * time.Second,
 		Backlog: 1_000_000, BacklogDataBytes: 1024, BacklogBuild: 4 * time.Minute, BacklogDrain: 4 * time.Minute,
@@ -93,6 +99,7 @@ func SmokeDefaults() Config {
 	c.DurationA, c.Duration = time.Second, time.Second
 	c.Conns, c.OpenConns, c.MaxEvents = 8, 8, 1000
 	c.RateC = 200
+	c.CalibrationDuration, c.BurstConns, c.BurstDuration, c.BurstRuns = time.Second, 8, time.Second, 1
 	c.Backlog, c.BacklogBuild, c.BacklogDrain = 1000, 30*time.Second, 30*time.Second
 	c.Recover = 1000
 	c.Drain, c.DrainStall = 30*time.Second, 10*time.Second
@@ -157,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if len(selected) == 0 {
 		selected = Scenarios
 		if cfg.Smoke {
-			selected = []string{"a", "b", "c", "f", "g", "r"}
+			selected = []string{"a", "b", "burst-1", "c", "f", "g", "r"}
 		}
 	}
 	for _, s := range selected {
@@ -200,6 +207,7 @@ type runner struct {
 	pg1 *Result         // for pg-2's and pg-3's comparison
 	a   *Result         // for c's rate
 	b   *Result         // for e's rate
+	cal float64         // loopback requests/s, the bursts' yardstick
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -221,6 +229,7 @@ type spec struct {
 	env         []string
 	instances   int  // servers on one database; more than one needs postgres
 	postgres    bool // on a fresh PostgreSQL database instead of a SQLite file
+	noWindow    bool // closed loop without the window: ingest may outrun delivery
 }
 
 const (
@@ -300,6 +309,11 @@ func (r *runner) scenario(ctx context.Context, name string) ([]*Result, error) {
 		return r.prune(ctx)
 	case "s":
 		return r.steady(ctx)
+	case "cal":
+		res, err := r.calibrate(ctx)
+		return list(res), err
+	case "burst-1", "burst-10", "pg-burst-1", "pg-burst-10":
+		return r.burst(ctx, name)
 	case "pg-a", "pg-1", "pg-2", "pg-3", "pg-3-d":
 		return r.postgresScenario(ctx, name)
 	case "g":
@@ -378,15 +392,19 @@ func (r *runner) measure(ctx context.Context, s spec) (_ *Result, err error) {
 	}
 	defer func() { err = errors.Join(err, h.tearDown()) }()
 	ing := h.ingester(s.dataBytes, s.conns)
+	window := h.window(ing, r.cfg.Window)
+	if s.noWindow {
+		window = nil
+	}
 	profileDone := r.profile(ctx, s.name, h)
 	var load *loadResult
 	switch s.mode {
 	case modeOpen:
 		load = ing.openLoop(ctx, s.conns, s.rate, s.duration)
 	case modeBatch:
-		load = ing.closedLoop(ctx, s.conns, s.duration, s.maxEvents, s.batch, h.window(ing, r.cfg.Window))
+		load = ing.closedLoop(ctx, s.conns, s.duration, s.maxEvents, s.batch, window)
 	default:
-		load = ing.closedLoop(ctx, s.conns, s.duration, s.maxEvents, 1, h.window(ing, r.cfg.Window))
+		load = ing.closedLoop(ctx, s.conns, s.duration, s.maxEvents, 1, window)
 	}
 	profileDone()
 	if err := ctx.Err(); err != nil {
@@ -574,6 +592,7 @@ func (h *harness) finish(ctx context.Context, s spec, load *loadResult, drainFor
 	if d := lastArrival.Sub(load.End); d > 0 && res.BacklogAtLoadEnd > 0 {
 		res.DrainSeconds = d.Seconds()
 	}
+	res.ArrivalSpanSeconds = lastArrival.Sub(load.Start).Seconds()
 	res.Timeline = h.tl.counts(lastArrival.Sub(h.start))
 	h.stop(res)
 	h.tally(res, load.Accepted)

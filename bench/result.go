@@ -36,6 +36,8 @@ type Result struct {
 	BacklogAtLoadEnd int64   `json:"backlogAtLoadEnd"`
 	DrainSeconds     float64 `json:"drainSeconds"`
 	DrainEnd         string  `json:"drainEnd"` // complete, stalled, deadline, server exited
+	// ArrivalSpanSeconds runs from the first send to the last arrival (the drain included).
+	ArrivalSpanSeconds float64 `json:"firstSendToLastArrivalSeconds"`
 
 	IngestP50 float64 `json:"ingestP50Ms"`
 	IngestP99 float64 `json:"ingestP99Ms"`

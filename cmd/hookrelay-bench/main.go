@@ -42,6 +42,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Bool("smoke", smoke, "short runs with small counts that check only that nothing is lost (must be the first flag)")
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "hookrelay binary to measure")
 	scenarios := fs.String("scenarios", "", "comma-separated scenarios to run, of "+strings.Join(bench.Scenarios, ",")+" (default all)")
+	fs.DurationVar(&cfg.CalibrationDuration, "calibration", cfg.CalibrationDuration, "how long cal posts 1 KiB bodies to a loopback server, the bursts' yardstick")
+	fs.IntVar(&cfg.BurstConns, "burst-conns", cfg.BurstConns, "senders of the burst scenarios (and cal's connections)")
+	fs.DurationVar(&cfg.BurstDuration, "burst-duration", cfg.BurstDuration, "load phase of each burst run")
+	fs.IntVar(&cfg.BurstRuns, "burst-runs", cfg.BurstRuns, "runs of each burst scenario; it reports their median and range")
 	fs.DurationVar(&cfg.DurationA, "duration-a", cfg.DurationA, "load phase of scenario a (and a-sync's is --duration)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "load phase of every other scenario")
 	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "keep-alive connections of closed-loop ingest (batch ingest uses an eighth)")
@@ -91,8 +95,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			cfg.ServerEnv = append(cfg.ServerEnv, kv)
 		}
 	}
-	if cfg.Conns <= 0 || cfg.OpenConns <= 0 || cfg.BatchSize <= 0 || cfg.MaxEvents <= 0 || cfg.Backlog <= 0 || cfg.Recover <= 0 || cfg.RateR <= 0 {
-		return errors.New("--conns, --open-conns, --batch, --max-events, --backlog, --recover and --rate-r must be positive")
+	if cfg.Conns <= 0 || cfg.OpenConns <= 0 || cfg.BatchSize <= 0 || cfg.MaxEvents <= 0 || cfg.Backlog <= 0 || cfg.Recover <= 0 || cfg.RateR <= 0 ||
+		cfg.BurstConns <= 0 || cfg.BurstRuns <= 0 {
+		return errors.New("--conns, --open-conns, --batch, --max-events, --backlog, --recover, --rate-r, --burst-conns and --burst-runs must be positive")
 	}
 	cfg.Log = stderr
 	ctx, cancel := context.WithTimeout(ctx, *maxTotal)
