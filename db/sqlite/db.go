@@ -48,6 +48,10 @@ type DB struct {
 
 	writer *sql.DB
 	reader *sql.DB
+	// checkpointer copies the log into the database file off the writer; see checkpointLoop.
+	checkpointer *sql.DB
+	committed    chan struct{} // a commit has grown the log
+	restartLog   atomic.Bool   // the writer should finish a checkpoint between groups
 	// Writer statements, touched only by the write loop; nil until prepared.
 	stmts      map[string]*sql.Stmt
 	unprepared bool
@@ -117,30 +121,50 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("open database: webhook secrets: %w", translate(err))
 	}
+	// From here on the checkpointer copies the log (see checkpointLoop). Migrations above
+	// kept the automatic checkpoint: nothing else ran then, and a migration that rewrites a
+	// table must not leave its whole size in the log. A writer connection opened again
+	// after an error has it back, which is safe: that is SQLite's own way.
+	if _, err := writer.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open database writer: %w", translate(err))
+	}
+	checkpointer, err := sql.Open("sqlite", base)
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open database checkpointer: %w", translate(err))
+	}
+	checkpointer.SetMaxOpenConns(1)
+	checkpointer.SetMaxIdleConns(1)
 	reader, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
 		writer.Close()
+		checkpointer.Close()
 		return nil, fmt.Errorf("open database reader: %w", translate(err))
 	}
 	reader.SetMaxOpenConns(o.Readers)
 	reader.SetMaxIdleConns(o.Readers)
 	if err := reader.PingContext(ctx); err != nil {
 		writer.Close()
+		checkpointer.Close()
 		reader.Close()
 		return nil, fmt.Errorf("open database reader: %w", translate(err))
 	}
 	s := &DB{
-		Clock:   time.Now,
-		box:     box,
-		writer:  writer,
-		reader:  reader,
-		stmts:   map[string]*sql.Stmt{},
-		targets: map[string]*claimTarget{},
-		bodies:  newBodyCache(8 << 20),
-		ops:     make(chan *writeOp),
-		quit:    make(chan struct{}),
+		Clock:        time.Now,
+		box:          box,
+		writer:       writer,
+		reader:       reader,
+		checkpointer: checkpointer,
+		committed:    make(chan struct{}, 1),
+		stmts:        map[string]*sql.Stmt{},
+		targets:      map[string]*claimTarget{},
+		bodies:       newBodyCache(8 << 20),
+		ops:          make(chan *writeOp),
+		quit:         make(chan struct{}),
 	}
 	s.wg.Go(func() { s.writeLoop(o.MaxGroup) })
+	s.wg.Go(s.checkpointLoop)
 	return s, nil
 }
 
@@ -161,7 +185,7 @@ func (s *DB) Close() error {
 				st.Close()
 			}
 		}
-		err = errors.Join(s.reader.Close(), s.writer.Close())
+		err = errors.Join(s.reader.Close(), s.checkpointer.Close(), s.writer.Close())
 	})
 	return err
 }

@@ -41,3 +41,12 @@ func (s *DB) QueryPlanForTest(ctx context.Context, query string, args ...any) ([
 
 // QueueStatsQuery is the statement behind QueueStats, for its plan.
 const QueueStatsQuery = queueStatsQuery
+
+// WriterPragmaForTest reads a pragma's value on the writer connection.
+func (s *DB) WriterPragmaForTest(ctx context.Context, name string) (int, error) {
+	var n int
+	err := s.write(ctx, func(t *tx) error {
+		return t.sql.QueryRowContext(t.ctx, `PRAGMA `+name).Scan(&n)
+	})
+	return n, err
+}

@@ -85,6 +85,8 @@ func (s *DB) writeLoop(maxGroup int) {
 			close(op.done)
 		}
 		clear(group)
+		s.afterCommit()
+		s.finishCheckpoint()
 	}
 }
 
