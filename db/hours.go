@@ -15,6 +15,19 @@ type HourCount struct {
 	Failed    int
 }
 
+// DayCount is how many attempts to a webhook (or to all) were made in one UTC day, by
+// outcome: the hourly counts summed, and the days the pruner rolled up (see
+// PruneRequest.Before).
+type DayCount struct {
+	WebhookID string
+	Day       time.Time // midnight UTC at the start of the day
+	Succeeded int
+	Failed    int
+}
+
+// DayStart is midnight UTC at the start of t's day.
+func DayStart(t time.Time) time.Time { return t.UTC().Truncate(24 * time.Hour) }
+
 // HourCounts folds the attempts that held their lease (owned) into counts per webhook and
 // hour, sorted by webhook and hour so that concurrent recorders take row locks in one order.
 // An attempt whose lease was lost is counted by the result that replaced it.

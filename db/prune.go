@@ -8,14 +8,17 @@ import "time"
 type PruneRequest struct {
 	// Before: an event whose deliveries are all final (succeeded or failed) and whose newest
 	// attempt, or without any its creation, is before it goes, with its deliveries and
-	// attempts; pending work is never deleted. Sent alerts created before it go too.
+	// attempts; pending work is never deleted. Sent alerts created before it go too, and the
+	// hourly attempt counts of the days before its day are rolled up into daily counts
+	// (attempt_days), which are kept.
 	Before time.Time
 	// IdempotencyBefore: the idempotency keys of events created before it are forgotten (the
 	// events stay), so a key may be used again.
 	IdempotencyBefore time.Time
 	// SessionsBefore: sessions last seen before it (expired) are deleted.
 	SessionsBefore time.Time
-	// Batch is the most events, alerts, sessions and keys one call touches of each kind.
+	// Batch is the most events, alerts, sessions, keys and hourly counts one call touches of
+	// each kind.
 	Batch int
 }
 
@@ -26,6 +29,8 @@ type Pruned struct {
 	Deleted map[string]int
 	// KeysForgotten counts the idempotency keys forgotten.
 	KeysForgotten int
+	// HoursRolledUp counts the hourly attempt counts added into daily ones (and removed).
+	HoursRolledUp int
 	// More is set when a kind filled its batch: there may be more to delete right away.
 	More bool
 }
@@ -39,6 +44,7 @@ func (p *Pruned) Add(o Pruned) {
 		p.Deleted[t] += n
 	}
 	p.KeysForgotten += o.KeysForgotten
+	p.HoursRolledUp += o.HoursRolledUp
 	p.More = p.More || o.More
 }
 

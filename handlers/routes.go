@@ -120,6 +120,7 @@ func (s *Server) Routes() http.Handler {
 			r.Method(http.MethodGet, "/webhooks/{id}/headers", s.allow(db.RoleAdmin, s.getWebhookHeaders))
 			r.Method(http.MethodPost, "/webhooks/{id}/secret/rotate", s.allow(db.RoleAdmin, s.rotateSecret))
 			r.Method(http.MethodGet, "/webhooks/{id}/deliveries", s.allow(db.RoleViewer, s.listWebhookDeliveries))
+			r.Method(http.MethodGet, "/webhooks/{id}/daily-attempts", s.allow(db.RoleViewer, s.getDailyAttempts))
 			r.Method(http.MethodPost, "/webhooks/{id}/retry-failed", s.allow(db.RoleOperator, s.retryFailed))
 
 			r.Method(http.MethodGet, "/deliveries", s.allow(db.RoleViewer, s.listDeliveries))

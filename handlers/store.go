@@ -37,6 +37,7 @@ type Store interface {
 	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 	CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error)
 	AttemptsByHour(ctx context.Context, webhookID string, since time.Time) ([]db.HourCount, error)
+	AttemptsByDay(ctx context.Context, webhookID string, since time.Time) ([]db.DayCount, error)
 
 	CountDeliveries(ctx context.Context, webhookID string, since time.Time) (db.DeliveryCounts, error)
 	CountFailed(ctx context.Context, webhookID string) (int, error)

@@ -5,8 +5,9 @@
 //
 // One instance prunes at a time (a lease, as the rescuer's), every Interval, in small
 // batches with a pause between them, so that ingest and the engine keep the writer.
-// Per-webhook attempt counts (attempt_hours) are not pruned: charts and success rates
-// outlive the attempts they count.
+// Per-webhook attempt counts are not deleted: the hourly counts (attempt_hours) of the days
+// past the retention are rolled up into daily ones (attempt_days), so that charts and
+// success rates outlive the attempts they count and the hourly table stays bounded.
 package retention
 
 import (
@@ -170,10 +171,10 @@ func (p *Pruner) Round(ctx context.Context) (db.Pruned, error) {
 		}
 	}
 	n := sum(total.Deleted)
-	if n > 0 || total.KeysForgotten > 0 {
+	if n > 0 || total.KeysForgotten > 0 || total.HoursRolledUp > 0 {
 		p.o.Logger.Info("pruned", "rows", n, "events", total.Deleted["events"], "deliveries", total.Deleted["deliveries"],
 			"attempts", total.Deleted["attempts"], "alerts", total.Deleted["alerts"], "sessions", total.Deleted["sessions"],
-			"idempotencyKeys", total.KeysForgotten)
+			"idempotencyKeys", total.KeysForgotten, "hoursRolledUp", total.HoursRolledUp)
 	}
 	if r, ok := p.store.(Reclaimer); ok && n > 0 {
 		pages, err := r.ReclaimSpace(ctx)

@@ -21,7 +21,7 @@ import (
 // Tables are copied in this order, parents before children. schema_migrations belongs to
 // each store, and leader_leases to the running instances: neither is copied.
 var Tables = []string{
-	"webhooks", "webhook_old_secrets", "events", "deliveries", "attempts", "attempt_hours",
+	"webhooks", "webhook_old_secrets", "events", "deliveries", "attempts", "attempt_hours", "attempt_days",
 	"users", "sessions", "settings",
 	"alerts", "alert_failures", "alert_streaks",
 	"api_keys", "audit_log",

@@ -67,6 +67,7 @@ type Store interface {
 	RecoverFailed(ctx context.Context, f db.RecoverFilter) (int, error)
 	CountRecoverable(ctx context.Context, f db.RecoverFilter) (int, error)
 	AttemptsByHour(ctx context.Context, webhookID string, since time.Time) ([]db.HourCount, error)
+	AttemptsByDay(ctx context.Context, webhookID string, since time.Time) ([]db.DayCount, error)
 	PruneBatch(ctx context.Context, r db.PruneRequest) (db.Pruned, error)
 	ClaimDue(ctx context.Context, reqs []db.ClaimRequest, lease time.Duration) (db.Claimed, error)
 	RecordAttempts(ctx context.Context, results []db.AttemptResult) error
