@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hookrelay/hookrelay/db"
+	"github.com/hookrelay/hookrelay/db/sqlite"
 	"github.com/hookrelay/hookrelay/delivery"
 )
 
@@ -47,6 +48,7 @@ type Config struct {
 	Concurrency          int
 	WebhookConcurrency   int
 	Sync                 string
+	Checkpoints          string
 	WALLimit             int64
 	LogLevel             slog.Level
 	LogFormat            string
@@ -204,6 +206,13 @@ func settings() []setting {
 		}},
 		{"wal-limit", "67108864", "SQLite: bytes the write-ahead log file is cut back to after each checkpoint, so a burst does not leave it large", func(c *Config, v string) error {
 			return positiveInt64(&c.WALLimit, v)
+		}},
+		{"checkpoints", "writer", "SQLite: who copies the write-ahead log into the database file: writer (in the commit that fills the log; the writer waits) or background (a connection of its own; lower ingest latency at a steady rate, higher when the CPU is saturated)", func(c *Config, v string) error {
+			if v != sqlite.CheckpointWriter && v != sqlite.CheckpointBackground {
+				return errors.New("want writer or background")
+			}
+			c.Checkpoints = v
+			return nil
 		}},
 		{"log-level", "info", "debug, info, warn or error", func(c *Config, v string) error {
 			return c.LogLevel.UnmarshalText([]byte(v))

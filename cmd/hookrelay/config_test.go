@@ -99,6 +99,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 		{"private networks not bool", with(validEnv, "HOOKRELAY_ALLOW_PRIVATE_NETWORKS", "maybe"), nil, "HOOKRELAY_ALLOW_PRIVATE_NETWORKS"},
 		{"concurrency zero", validEnv, []string{"--concurrency", "0"}, "HOOKRELAY_CONCURRENCY (--concurrency)"},
 		{"sync mode", with(validEnv, "HOOKRELAY_SYNC", "sometimes"), nil, "HOOKRELAY_SYNC"},
+		{"checkpoint mode", with(validEnv, "HOOKRELAY_CHECKPOINTS", "sometimes"), nil, "HOOKRELAY_CHECKPOINTS"},
 		{"log level", with(validEnv, "HOOKRELAY_LOG_LEVEL", "loud"), nil, "HOOKRELAY_LOG_LEVEL"},
 		{"negative retention", with(validEnv, "HOOKRELAY_RETENTION", "-1h"), nil, "HOOKRELAY_RETENTION (--retention): want a duration of 0 or more"},
 		{"ttl in days", with(validEnv, "HOOKRELAY_IDEMPOTENCY_TTL", "1d"), nil, "HOOKRELAY_IDEMPOTENCY_TTL (--idempotency-ttl)"},

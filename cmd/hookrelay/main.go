@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer metricsLn.Close()
 	}
 
-	store, err := openStore(ctx, cfg.DBPath, storeOptions{Sync: cfg.Sync, WALLimit: cfg.WALLimit, MaxConns: cfg.DBMaxConns, EncryptionKey: cfg.EncryptionKey})
+	store, err := openStore(ctx, cfg.DBPath, storeOptions{Sync: cfg.Sync, Checkpoints: cfg.Checkpoints, WALLimit: cfg.WALLimit, MaxConns: cfg.DBMaxConns, EncryptionKey: cfg.EncryptionKey})
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,7 @@ type store interface {
 // storeOptions are the settings a store is opened with.
 type storeOptions struct {
 	Sync          string // SQLite only
+	Checkpoints   string // SQLite only
 	WALLimit      int64  // SQLite only
 	MaxConns      int    // PostgreSQL only
 	EncryptionKey []byte
@@ -68,7 +69,7 @@ func openStore(ctx context.Context, dsn string, o storeOptions) (store, error) {
 	if isPostgres(dsn) {
 		s, err = postgres.Open(ctx, dsn, postgres.Options{MaxConns: o.MaxConns, EncryptionKey: o.EncryptionKey})
 	} else {
-		s, err = sqlite.Open(ctx, dsn, sqlite.Options{Sync: o.Sync, WALLimit: o.WALLimit, EncryptionKey: o.EncryptionKey})
+		s, err = sqlite.Open(ctx, dsn, sqlite.Options{Sync: o.Sync, Checkpoints: o.Checkpoints, WALLimit: o.WALLimit, EncryptionKey: o.EncryptionKey})
 	}
 	name := redactDSN(dsn)
 	switch {

@@ -21,6 +21,8 @@ type Options struct {
 	// Sync is "normal" (the default: a commit survives a process crash, and the last commits
 	// may be lost on power failure) or "full" (fsync on every commit group).
 	Sync string
+	// Checkpoints is CheckpointWriter (the default) or CheckpointBackground; see checkpoint.go.
+	Checkpoints string
 	// Readers is the size of the read-only connection pool (default 4).
 	Readers int
 	// MaxGroup caps how many writes share one transaction (default 256).
@@ -48,7 +50,8 @@ type DB struct {
 
 	writer *sql.DB
 	reader *sql.DB
-	// checkpointer copies the log into the database file off the writer; see checkpointLoop.
+	// checkpointer copies the log into the database file off the writer (nil: the writer
+	// does, SQLite's way); see checkpointLoop.
 	checkpointer *sql.DB
 	committed    chan struct{} // a commit has grown the log
 	restartLog   atomic.Bool   // the writer should finish a checkpoint between groups
@@ -82,6 +85,13 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		sync = "FULL"
 	default:
 		return nil, fmt.Errorf("open database: unknown sync mode %q (want normal or full)", o.Sync)
+	}
+	switch o.Checkpoints {
+	case "":
+		o.Checkpoints = CheckpointWriter
+	case CheckpointWriter, CheckpointBackground:
+	default:
+		return nil, fmt.Errorf("open database: unknown checkpoint mode %q (want %s or %s)", o.Checkpoints, CheckpointWriter, CheckpointBackground)
 	}
 	if o.Readers <= 0 {
 		o.Readers = 4
@@ -121,32 +131,24 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("open database: webhook secrets: %w", translate(err))
 	}
-	// From here on the checkpointer copies the log (see checkpointLoop). Migrations above
-	// kept the automatic checkpoint: nothing else ran then, and a migration that rewrites a
-	// table must not leave its whole size in the log. A writer connection opened again
-	// after an error has it back, which is safe: that is SQLite's own way.
-	if _, err := writer.ExecContext(ctx, `PRAGMA wal_autocheckpoint = 0`); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open database writer: %w", translate(err))
+	var checkpointer *sql.DB
+	if o.Checkpoints == CheckpointBackground {
+		if checkpointer, err = backgroundCheckpoints(ctx, writer, base); err != nil {
+			writer.Close()
+			return nil, err
+		}
 	}
-	checkpointer, err := sql.Open("sqlite", base)
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open database checkpointer: %w", translate(err))
-	}
-	checkpointer.SetMaxOpenConns(1)
-	checkpointer.SetMaxIdleConns(1)
 	reader, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
 	if err != nil {
 		writer.Close()
-		checkpointer.Close()
+		closeIf(checkpointer)
 		return nil, fmt.Errorf("open database reader: %w", translate(err))
 	}
 	reader.SetMaxOpenConns(o.Readers)
 	reader.SetMaxIdleConns(o.Readers)
 	if err := reader.PingContext(ctx); err != nil {
 		writer.Close()
-		checkpointer.Close()
+		closeIf(checkpointer)
 		reader.Close()
 		return nil, fmt.Errorf("open database reader: %w", translate(err))
 	}
@@ -164,7 +166,9 @@ func Open(ctx context.Context, path string, o Options) (*DB, error) {
 		quit:         make(chan struct{}),
 	}
 	s.wg.Go(func() { s.writeLoop(o.MaxGroup) })
-	s.wg.Go(s.checkpointLoop)
+	if checkpointer != nil {
+		s.wg.Go(s.checkpointLoop)
+	}
 	return s, nil
 }
 
@@ -185,7 +189,7 @@ func (s *DB) Close() error {
 				st.Close()
 			}
 		}
-		err = errors.Join(s.reader.Close(), s.checkpointer.Close(), s.writer.Close())
+		err = errors.Join(s.reader.Close(), closeIf(s.checkpointer), s.writer.Close())
 	})
 	return err
 }

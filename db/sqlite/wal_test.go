@@ -22,10 +22,19 @@ import (
 // cut back to the limit instead of keeping the burst's size for good.
 func TestWALIsCutBackToItsLimit(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{sqlite.CheckpointWriter, sqlite.CheckpointBackground} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testWALIsCutBackToItsLimit(t, mode)
+		})
+	}
+}
+
+func testWALIsCutBackToItsLimit(t *testing.T, mode string) {
 	synctest.Test(t, func(t *testing.T) {
 		const limit = 1 << 20
 		path := filepath.Join(t.TempDir(), "hookrelay.db")
-		store, err := sqlite.Open(t.Context(), path, sqlite.Options{WALLimit: limit})
+		store, err := sqlite.Open(t.Context(), path, sqlite.Options{WALLimit: limit, Checkpoints: mode})
 		require.NoError(t, err)
 		defer store.Close()
 		walSize := func() int64 {
@@ -52,8 +61,8 @@ func TestWALIsCutBackToItsLimit(t *testing.T) {
 		require.Greater(t, burst, int64(8<<20), "the held snapshot let the log grow")
 		require.NoError(t, read.Rollback())
 
-		// The checkpointer's next pass copies the whole log, the writer starts it over, cut
-		// back to the limit.
+		// The next checkpoint (the writer's, or the checkpointer's pass and the writer's last
+		// step) copies the whole log, and the writer starts it over, cut back to the limit.
 		for range 3 {
 			time.Sleep(time.Second)
 			synctest.Wait()
@@ -63,15 +72,15 @@ func TestWALIsCutBackToItsLimit(t *testing.T) {
 	})
 }
 
-// The writer never checkpoints (its automatic checkpoint is off, so no commit waits for the
-// log to be copied), yet under a steady stream of commits the checkpointer copies the log
+// With background checkpoints the writer never checkpoints (its automatic checkpoint is off,
+// so no commit waits for the log to be copied), yet under a steady stream of commits the checkpointer copies the log
 // into the file and the writer starts it over, so the log stays near its usual size instead
 // of holding everything written.
 func TestLogIsCheckpointedOffTheWriter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "hookrelay.db")
-		store, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		store, err := sqlite.Open(t.Context(), path, sqlite.Options{Checkpoints: sqlite.CheckpointBackground})
 		require.NoError(t, err)
 		defer store.Close()
 		auto, err := store.WriterPragmaForTest(t.Context(), "wal_autocheckpoint")
@@ -96,6 +105,12 @@ func TestLogIsCheckpointedOffTheWriter(t *testing.T) {
 		assert.Less(t, largest, int64(12<<20), "the log started over")
 		assert.Greater(t, size(path), int64(30<<20), "the checkpointer copied the log into the file")
 	})
+}
+
+func TestUnknownCheckpointModeIsRefused(t *testing.T) {
+	t.Parallel()
+	_, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hookrelay.db"), sqlite.Options{Checkpoints: "sometimes"})
+	require.ErrorContains(t, err, `unknown checkpoint mode "sometimes"`)
 }
 
 // ingest stores n events with data in one call.
