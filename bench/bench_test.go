@@ -279,3 +279,42 @@ func TestTallyTellsLostFromUndrained(t *testing.T) {
 		})
 	}
 }
+
+// A burst's rate counts the drain: unique deliveries over first send to last arrival.
+func TestBurstRateCountsTheDrain(t *testing.T) {
+	r := &Result{Delivered: 9000, LoadSeconds: 1, ArrivalSpanSeconds: 3}
+	assert.Equal(t, 3000.0, r.burstRate())
+	assert.Zero(t, (&Result{Delivered: 5}).burstRate(), "no span, no rate")
+}
+
+// The summary is the median run's, and a check any run failed fails it.
+func TestBurstSummaryIsTheMedianRunWithEveryFailure(t *testing.T) {
+	run := func(delivered int64, lost int64) *Result {
+		return &Result{Delivered: delivered, ArrivalSpanSeconds: 1, Lost: lost, Extra: map[string]any{},
+			Checks: []Check{{What: "lost deliveries", Want: "0", Got: fmt.Sprint(lost), Pass: lost == 0}}}
+	}
+	r := &runner{}
+	sum := r.summarizeBurst([]*Result{run(4000, 0), run(6000, 2), run(5000, 0)}, 10000)
+	assert.Equal(t, 5000.0, sum.DeliveriesPerSec)
+	assert.Equal(t, int64(5000), sum.Delivered, "the median run's figures")
+	assert.Equal(t, 0.5, sum.Extra["fractionOfBound"])
+	assert.Equal(t, int64(2), sum.Lost)
+	assert.False(t, sum.Passed(), "one run lost deliveries")
+	assert.Contains(t, sum.Summary, "median of 3 [4000–6000]")
+
+	ok := r.summarizeBurst([]*Result{run(4000, 0), run(6000, 0)}, 20000)
+	assert.Equal(t, 5000.0, ok.DeliveriesPerSec)
+	assert.False(t, ok.Passed(), "25% of the bound misses the target")
+	assert.Contains(t, ok.Checks, Check{What: "deliveries/s vs HTTP bound", Want: "≥ 0.50", Got: "0.25", Pass: false})
+}
+
+// The calibration posts to a real loopback server and reports what it did.
+func TestCalibrationMeasuresLoopbackHTTP(t *testing.T) {
+	r := &runner{cfg: Config{BurstConns: 4, CalibrationDuration: 200 * time.Millisecond, Log: io.Discard}}
+	res, err := r.calibrate(t.Context())
+	require.NoError(t, err)
+	assert.True(t, res.Passed())
+	assert.Positive(t, res.Requests)
+	assert.Positive(t, r.cal)
+	assert.Equal(t, r.cal, res.EventsPerSec)
+}
