@@ -75,7 +75,7 @@ release: ## Build stripped binaries for linux/amd64, linux/arm64 and darwin/arm6
 	@cat dist/SHA256SUMS
 
 .PHONY: bench
-bench: build ## Measure every scenario of issue 5 against a fresh server (about 25 min; see docs/performance.md)
+bench: build ## Measure every scenario of issue 5 against a fresh server (about 30 min; see docs/performance.md)
 	go build -o bin/hookrelay-bench ./cmd/hookrelay-bench
 	./bin/hookrelay-bench --server $(BIN) $(BENCH_FLAGS)
 

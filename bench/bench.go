@@ -74,7 +74,7 @@ type Config struct {
 	Log    io.Writer // progress lines; nil for none
 }
 
-// Defaults returns the settings of a full `make bench` run: every scenario in about 25
+// Defaults returns the settings of a full `make bench` run: every scenario in about 30
 // minutes on two cores.
 func Defaults() Config {
 	return Config{
