@@ -202,7 +202,6 @@ func (r *runner) summarizeBurst(runs []*Result, bound float64) *Result {
 	return &sum
 }
 
-
 // burstRate is unique deliveries over the time from the first send to the last arrival.
 func (r *Result) burstRate() float64 {
 	if r.ArrivalSpanSeconds <= 0 {
