@@ -41,14 +41,21 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 	}
 	results := make([]db.IngestResult, len(events))
 	err := s.write(ctx, func(t *tx) error {
-		var deliveries [][3]any // public id, event row, webhook row
 		targets, err := t.enabledWebhooks()
 		if err != nil {
 			return fmt.Errorf("list webhooks: %w", s.translate(err))
 		}
+		// Keys seen earlier in this call: a repeat is a duplicate of that event, which is not
+		// stored yet when the repeat is looked at.
+		keyed := map[string]int{}
+		dupOf := map[int]int{}
+		var rows []newEventRow
 		for i, e := range events {
-			p := pre[i]
 			if e.IdempotencyKey != "" {
+				if j, ok := keyed[e.IdempotencyKey]; ok {
+					dupOf[i] = j
+					continue
+				}
 				var id string
 				var fanout int
 				err := t.queryRow(`SELECT public_id, fanout FROM events WHERE idempotency_key = ?`, e.IdempotencyKey).Scan(&id, &fanout)
@@ -59,6 +66,7 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 				if !errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("look up idempotency key: %w", s.translate(err))
 				}
+				keyed[e.IdempotencyKey] = i
 			}
 			var matched []fanoutTarget
 			for _, w := range targets {
@@ -66,21 +74,23 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 					matched = append(matched, w)
 				}
 			}
-			res, err := t.exec(`INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				p.id, e.Type, nullString(e.WorkflowID), millis(p.at), p.body, nullString(e.IdempotencyKey), len(matched), millis(now))
-			if err != nil {
-				return fmt.Errorf("insert event: %w", s.translate(err))
-			}
-			eventRow, err := res.LastInsertId()
-			if err != nil {
-				return fmt.Errorf("insert event: %w", s.translate(err))
-			}
-			for _, w := range matched {
-				deliveries = append(deliveries, [3]any{db.NewID("dlv"), eventRow, w.rowID})
+			p := pre[i]
+			rows = append(rows, newEventRow{matched: matched, args: [8]any{p.id, e.Type, nullString(e.WorkflowID),
+				millis(p.at), p.body, nullString(e.IdempotencyKey), len(matched), millis(now)}})
+			results[i] = db.IngestResult{EventID: p.id, Deliveries: len(matched)}
+		}
+		if err := t.insertEvents(rows); err != nil {
+			return err
+		}
+		var deliveries [][3]any // public id, event row, webhook row
+		for _, r := range rows {
+			for _, w := range r.matched {
+				deliveries = append(deliveries, [3]any{db.NewID("dlv"), r.row, w.rowID})
 				t.markDue(w.id)
 			}
-			results[i] = db.IngestResult{EventID: p.id, Deliveries: len(matched)}
+		}
+		for i, j := range dupOf {
+			results[i] = db.IngestResult{EventID: results[j].EventID, Deliveries: results[j].Deliveries, Duplicate: true}
 		}
 		return t.insertDeliveries(deliveries, now)
 	})
@@ -88,6 +98,60 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 		return nil, fmt.Errorf("create events: %w", s.translate(err))
 	}
 	return results, nil
+}
+
+// newEventRow is an event to insert: its columns in eventColumns' order, the webhooks it
+// fans out to, and, once inserted, its row id.
+type newEventRow struct {
+	args    [8]any
+	matched []fanoutTarget
+	row     int64
+}
+
+// insertEvents inserts the events of rows with one statement per 256 (padded, like
+// insertDeliveries, to a power of two so that a few prepared statements serve every batch
+// size) and sets each row's id.
+func (t *tx) insertEvents(rows []newEventRow) error {
+	for len(rows) > 0 {
+		chunk := rows[:min(len(rows), 256)]
+		rows = rows[len(chunk):]
+		n := paddedRows(len(chunk))
+		args := make([]any, 0, 8*n)
+		byID := make(map[string]*newEventRow, len(chunk))
+		for i := range chunk {
+			args = append(args, chunk[i].args[:]...)
+			byID[chunk[i].args[0].(string)] = &chunk[i]
+		}
+		args = padArgs(args, 8, n-len(chunk))
+		// Padding rows carry NULLs, which the WHERE leaves out. RETURNING has no order, so
+		// ids are matched by public id.
+		got, err := t.query(`INSERT INTO events (`+eventColumns+`)
+			SELECT column1, column2, column3, column4, column5, column6, column7, column8 FROM (`+valuesList(n, 8)+`)
+			WHERE column1 IS NOT NULL RETURNING id, public_id`, args...)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", translate(err))
+		}
+		for got.Next() {
+			var row int64
+			var id string
+			if err := got.Scan(&row, &id); err != nil {
+				got.Close()
+				return fmt.Errorf("insert events: %w", translate(err))
+			}
+			if r := byID[id]; r != nil {
+				r.row = row
+			}
+		}
+		if err := errors.Join(got.Err(), got.Close()); err != nil {
+			return fmt.Errorf("insert events: %w", translate(err))
+		}
+		for _, r := range chunk {
+			if r.row == 0 {
+				return fmt.Errorf("insert events: no id returned for %s", r.args[0])
+			}
+		}
+	}
+	return nil
 }
 
 // insertDeliveries inserts pending deliveries, due now, with one statement: a fan-out to ten

@@ -19,6 +19,7 @@ func eventTests() []test {
 		{"CreateEventsFansOutToEnabledMatchingWebhooks", testCreateEventsFansOutToEnabledMatchingWebhooks},
 		{"CreateEventsStoresTheDeliveredBody", testCreateEventsStoresTheDeliveredBody},
 		{"CreateEventsIdempotency", testCreateEventsIdempotency},
+		{"CreateEventsLargeBatch", testCreateEventsLargeBatch},
 		{"CreateEventsConcurrentCallsAllCommit", testCreateEventsConcurrentCallsAllCommit},
 		{"CreateTestEventTargetsOneWebhook", testCreateTestEventTargetsOneWebhook},
 		{"ListEventsSearchAndPages", testListEventsSearchAndPages},
@@ -142,6 +143,42 @@ func testCreateEventsIdempotency(t *testing.T, h Harness) {
 	y := dbtest.Event(t, store, "a.b", 1)
 	assert.NotEqual(t, x.EventID, y.EventID)
 	assert.False(t, y.Duplicate)
+}
+
+// A batch larger than one insert statement's rows: each event gets its own id and its own
+// deliveries, in the order given.
+func testCreateEventsLargeBatch(t *testing.T, h Harness) {
+	store, _ := open(t, h)
+	ctx := t.Context()
+	wh := dbtest.Webhook(t, store, "https://a.test", "a.*")
+	events := make([]db.NewEvent, 600)
+	for i := range events {
+		typ := "a.b"
+		if i%3 == 2 {
+			typ = "x.y" // matches no webhook
+		}
+		events[i] = db.NewEvent{Type: typ, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	got, err := store.CreateEvents(ctx, events)
+	require.NoError(t, err)
+	require.Len(t, got, 600)
+	seen := map[string]bool{}
+	for i, r := range got {
+		require.False(t, seen[r.EventID], "event %d has an id of its own", i)
+		seen[r.EventID] = true
+		ev, err := store.FindEvent(ctx, r.EventID)
+		require.NoError(t, err)
+		assert.JSONEq(t, fmt.Sprintf(`{"n":%d}`, i), string(ev.Data()), "event %d", i)
+		want := 1
+		if i%3 == 2 {
+			want = 0
+		}
+		assert.Equal(t, want, r.Deliveries, "event %d", i)
+		if i%97 == 0 || i == 599 {
+			assert.Len(t, allDeliveries(t, store, db.DeliveryFilter{EventID: r.EventID}), want, "event %d", i)
+		}
+	}
+	assert.Len(t, allDeliveries(t, store, db.DeliveryFilter{WebhookID: wh.ID}), 400)
 }
 
 func testCreateEventsConcurrentCallsAllCommit(t *testing.T, h Harness) {
