@@ -16,13 +16,9 @@ import (
 // idempotency key is already stored creates nothing and reports the original.
 func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error) {
 	// Build payloads before entering the write loop: the writer is the shared bottleneck.
-	type prepared struct {
-		id   string
-		at   time.Time
-		body []byte
-	}
 	now := s.Now()
-	pre := make([]prepared, len(events))
+	results := make([]db.IngestResult, len(events))
+	items := make([]ingestItem, len(events))
 	for i, e := range events {
 		at := e.OccurredAt
 		if at.IsZero() {
@@ -37,67 +33,98 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 		if err != nil {
 			return nil, fmt.Errorf("encode event %d: %w", i, err)
 		}
-		pre[i] = prepared{id: w.ID, at: at, body: body}
+		items[i] = ingestItem{event: e, id: w.ID, at: at, body: body, now: now, result: &results[i]}
 	}
-	results := make([]db.IngestResult, len(events))
-	err := s.write(ctx, func(t *tx) error {
-		targets, err := t.enabledWebhooks()
-		if err != nil {
-			return fmt.Errorf("list webhooks: %w", s.translate(err))
-		}
-		// Keys seen earlier in this call: a repeat is a duplicate of that event, which is not
-		// stored yet when the repeat is looked at.
-		keyed := map[string]int{}
-		dupOf := map[int]int{}
-		var rows []newEventRow
-		for i, e := range events {
-			if e.IdempotencyKey != "" {
-				if j, ok := keyed[e.IdempotencyKey]; ok {
-					dupOf[i] = j
-					continue
-				}
-				var id string
-				var fanout int
-				err := t.queryRow(`SELECT public_id, fanout FROM events WHERE idempotency_key = ?`, e.IdempotencyKey).Scan(&id, &fanout)
-				if err == nil {
-					results[i] = db.IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
-					continue
-				}
-				if !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("look up idempotency key: %w", s.translate(err))
-				}
-				keyed[e.IdempotencyKey] = i
-			}
-			var matched []fanoutTarget
-			for _, w := range targets {
-				if db.MatchAny(w.patterns, e.Type) {
-					matched = append(matched, w)
-				}
-			}
-			p := pre[i]
-			rows = append(rows, newEventRow{matched: matched, args: [8]any{p.id, e.Type, nullString(e.WorkflowID),
-				millis(p.at), p.body, nullString(e.IdempotencyKey), len(matched), millis(now)}})
-			results[i] = db.IngestResult{EventID: p.id, Deliveries: len(matched)}
-		}
-		if err := t.insertEvents(rows); err != nil {
-			return err
-		}
-		var deliveries [][3]any // public id, event row, webhook row
-		for _, r := range rows {
-			for _, w := range r.matched {
-				deliveries = append(deliveries, [3]any{db.NewID("dlv"), r.row, w.rowID})
-				t.markDue(w.id)
-			}
-		}
-		for i, j := range dupOf {
-			results[i] = db.IngestResult{EventID: results[j].EventID, Deliveries: results[j].Deliveries, Duplicate: true}
-		}
-		return t.insertDeliveries(deliveries, now)
-	})
-	if err != nil {
+	op := &writeOp{fn: func(t *tx) error { return t.createEvents(items) }, ingest: items, done: make(chan struct{})}
+	if err := s.submit(ctx, op); err != nil {
 		return nil, fmt.Errorf("create events: %w", s.translate(err))
 	}
 	return results, nil
+}
+
+// ingestItem is one event of a CreateEvents call on its way into the writer: its payload,
+// built before, the time of the call, and where its result goes.
+type ingestItem struct {
+	event  db.NewEvent
+	id     string
+	at     time.Time
+	body   []byte
+	now    time.Time
+	result *db.IngestResult
+}
+
+// createEvents stores items in order, as one CreateEvents call or as several consecutive
+// calls of one commit group (see runGroup), so that an idempotency key repeated among them is
+// a duplicate of its first, exactly as if they had run one after the other. It sets every
+// item's result afresh, since a write op may run twice.
+func (t *tx) createEvents(items []ingestItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	targets, err := t.enabledWebhooks()
+	if err != nil {
+		return fmt.Errorf("list webhooks: %w", translate(err))
+	}
+	// Keys seen earlier among the items: a repeat is a duplicate of that event, which is not
+	// stored yet when the repeat is looked at.
+	keyed := map[string]int{}
+	dupOf := map[int]int{}
+	var rows []newEventRow
+	earliest := items[0].now
+	for i, it := range items {
+		e := it.event
+		earliest = minTime(earliest, it.now)
+		if e.IdempotencyKey != "" {
+			if j, ok := keyed[e.IdempotencyKey]; ok {
+				dupOf[i] = j
+				continue
+			}
+			var id string
+			var fanout int
+			err := t.queryRow(`SELECT public_id, fanout FROM events WHERE idempotency_key = ?`, e.IdempotencyKey).Scan(&id, &fanout)
+			if err == nil {
+				*it.result = db.IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("look up idempotency key: %w", translate(err))
+			}
+			keyed[e.IdempotencyKey] = i
+		}
+		var matched []fanoutTarget
+		for _, w := range targets {
+			if db.MatchAny(w.patterns, e.Type) {
+				matched = append(matched, w)
+			}
+		}
+		rows = append(rows, newEventRow{matched: matched, args: [8]any{it.id, e.Type, nullString(e.WorkflowID),
+			millis(it.at), it.body, nullString(e.IdempotencyKey), len(matched), millis(it.now)}})
+		*it.result = db.IngestResult{EventID: it.id, Deliveries: len(matched)}
+	}
+	if err := t.insertEvents(rows); err != nil {
+		return err
+	}
+	var deliveries [][3]any // public id, event row, webhook row
+	for _, r := range rows {
+		for _, w := range r.matched {
+			deliveries = append(deliveries, [3]any{db.NewID("dlv"), r.row, w.rowID})
+			t.markDue(w.id)
+		}
+	}
+	for i, j := range dupOf {
+		first := items[j].result
+		*items[i].result = db.IngestResult{EventID: first.EventID, Deliveries: first.Deliveries, Duplicate: true}
+	}
+	// Deliveries of calls folded together are due from the earliest call's time, so none
+	// waits for the others'.
+	return t.insertDeliveries(deliveries, earliest)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // newEventRow is an event to insert: its columns in eventColumns' order, the webhooks it

@@ -33,6 +33,10 @@ type writeOp struct {
 	err  error
 	due  []string
 	done chan struct{}
+	// ingest is set for a CreateEvents call (fn stores it alone): consecutive calls in a
+	// group are stored together, with one statement for their events and one for their
+	// deliveries, instead of two per call.
+	ingest []ingestItem
 }
 
 // write runs fn in a transaction on the single writer connection and returns once that
@@ -43,7 +47,11 @@ type writeOp struct {
 // therefore run twice, must set its results afresh each time, and may run long after ctx is
 // cancelled; it must not block on anything but SQL.
 func (s *DB) write(ctx context.Context, fn func(*tx) error) error {
-	op := &writeOp{fn: fn, done: make(chan struct{})}
+	return s.submit(ctx, &writeOp{fn: fn, done: make(chan struct{})})
+}
+
+// submit hands op to the write loop and waits for its group to commit (see write).
+func (s *DB) submit(ctx context.Context, op *writeOp) error {
 	select {
 	case s.ops <- op:
 	case <-s.quit:
@@ -126,8 +134,18 @@ func (s *DB) runGroup(ops []*writeOp) error {
 		return fail(fmt.Errorf("begin transaction: %w", s.translate(err)))
 	}
 	t := &tx{ctx: ctx, db: s, sql: sqlTx}
-	for _, op := range ops {
-		if err := runOp(t, op); err != nil {
+	for k := 0; k < len(ops); {
+		n := 1
+		for k+n < len(ops) && ops[k].ingest != nil && ops[k+n].ingest != nil {
+			n++
+		}
+		var err error
+		if n > 1 {
+			err = runIngest(t, ops[k:k+n])
+		} else {
+			err = runOp(t, ops[k])
+		}
+		if err != nil {
 			sqlTx.Rollback()
 			if len(ops) > 1 {
 				for _, op := range ops {
@@ -135,9 +153,10 @@ func (s *DB) runGroup(ops []*writeOp) error {
 				}
 				return errOpFailed
 			}
-			op.err, op.due = err, nil
+			ops[k].err, ops[k].due = err, nil
 			return err
 		}
+		k += n
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fail(fmt.Errorf("commit: %w", s.translate(err)))
@@ -160,6 +179,27 @@ func runOp(t *tx, op *writeOp) (err error) {
 		op.due = t.due
 	}()
 	return op.fn(t)
+}
+
+// runIngest stores several consecutive CreateEvents calls of a group as one: their items in
+// order, so that the outcome is what running them one after the other gives. A failure fails
+// the group, which is then replayed one op per transaction, each by its own fn.
+func runIngest(t *tx, ops []*writeOp) (err error) {
+	t.due = nil
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in write: %v", r)
+		}
+		for _, op := range ops {
+			op.due = nil
+		}
+		ops[0].due = t.due // one notice for all of them
+	}()
+	var items []ingestItem
+	for _, op := range ops {
+		items = append(items, op.ingest...)
+	}
+	return t.createEvents(items)
 }
 
 // stmt returns the writer's prepared statement for query, bound to the transaction.

@@ -274,3 +274,70 @@ func TestBodyCacheStaysWithinItsBudget(t *testing.T) {
 	assert.False(t, ok, "a body over 1/16 of the budget is not cached")
 	assert.Less(t, len(c.order), 60, "the queue is compacted")
 }
+
+// Concurrent CreateEvents calls that meet in one group are stored together (one notice of
+// due work for all of them) with the outcome of running them one after the other: a key
+// repeated across calls is a duplicate of its first. When another op of the group fails
+// after them, the group is replayed op by op and each call still gets the same outcome.
+func TestIngestsOfOneGroupAreStoredTogether(t *testing.T) {
+	t.Parallel()
+	for _, failing := range []bool{false, true} {
+		t.Run(fmt.Sprintf("failing op after them: %v", failing), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				s := openTest(t)
+				ctx := context.Background()
+				_, err := s.CreateWebhook(ctx, db.NewWebhook{URL: "https://a.test/", EventTypes: []string{"*"}, Secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", Enabled: true})
+				require.NoError(t, err)
+				var notices int
+				s.OnDue(func([]string) { notices++ })
+
+				hold, held := make(chan struct{}), make(chan struct{})
+				var wg sync.WaitGroup
+				wg.Go(func() {
+					assert.NoError(t, s.write(ctx, func(*tx) error {
+						close(held)
+						<-hold
+						return nil
+					}))
+				})
+				<-held
+				calls := [][]db.NewEvent{
+					{{Type: "a.b", Data: []byte(`{"n":1}`), IdempotencyKey: "k"}},
+					{{Type: "a.b", Data: []byte(`{"n":2}`), IdempotencyKey: "k"}},
+					{{Type: "a.b", Data: []byte(`{"n":3}`)}, {Type: "a.b", Data: []byte(`{"n":4}`)}},
+				}
+				results := make([][]db.IngestResult, len(calls))
+				for i, events := range calls { // queued in this order: blocked senders are served first in, first out
+					wg.Go(func() {
+						var err error
+						results[i], err = s.CreateEvents(ctx, events)
+						assert.NoError(t, err)
+					})
+					synctest.Wait()
+				}
+				var failed error
+				if failing {
+					wg.Go(func() { failed = s.write(ctx, func(*tx) error { return errors.New("boom") }) })
+					synctest.Wait()
+				}
+				close(hold)
+				wg.Wait()
+
+				assert.False(t, results[0][0].Duplicate)
+				assert.Equal(t, db.IngestResult{EventID: results[0][0].EventID, Deliveries: 1, Duplicate: true}, results[1][0])
+				assert.NotEqual(t, results[2][0].EventID, results[2][1].EventID)
+				assert.False(t, results[2][0].Duplicate || results[2][1].Duplicate)
+				var events, deliveries int
+				require.NoError(t, s.reader.QueryRow(`SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM deliveries)`).Scan(&events, &deliveries))
+				assert.Equal(t, []int{3, 3}, []int{events, deliveries})
+				if failing {
+					assert.EqualError(t, failed, "boom")
+					assert.Equal(t, 2, notices, "replayed one op per transaction: a notice per call that stored something")
+				} else {
+					assert.Equal(t, 1, notices, "stored together: one notice")
+				}
+			})
+		})
+	}
+}
