@@ -57,11 +57,12 @@ type DB struct {
 	onDue   atomic.Pointer[func([]string)]
 	onAlert atomic.Pointer[func()]
 
-	closed   atomic.Bool
-	stop     context.CancelFunc // stops the listener
-	wg       sync.WaitGroup
-	once     sync.Once
-	listener listenerState
+	closed    atomic.Bool
+	stop      context.CancelFunc // stops the listener
+	wg        sync.WaitGroup
+	once      sync.Once
+	listener  listenerState
+	announcer *announcer // sends ingest's due notices; see announcer
 }
 
 // Open connects to the database at url (postgres://… or postgresql://…), applies pending
@@ -88,11 +89,12 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 		return nil, fmt.Errorf("open database: %w", classify(err))
 	}
 	s := &DB{
-		Clock:    time.Now,
-		pool:     pool,
-		box:      box,
-		instance: randomTag(),
-		targets:  map[string]*claimTarget{},
+		Clock:     time.Now,
+		pool:      pool,
+		box:       box,
+		instance:  randomTag(),
+		targets:   map[string]*claimTarget{},
+		announcer: newAnnouncer(),
 	}
 	if err := s.migrate(ctx, box); err != nil {
 		pool.Close()
@@ -107,6 +109,7 @@ func Open(ctx context.Context, url string, o Options) (*DB, error) {
 	}
 	s.stop = stop
 	s.wg.Go(func() { s.listen(lctx, conn) })
+	s.wg.Go(func() { s.announcer.run(lctx, s.sendDue) })
 	return s, nil
 }
 
@@ -116,7 +119,7 @@ func randomTag() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Close stops the listener, waiting for it, and closes the pool. Calls made after it return
+// Close stops the listener and the announcer, waiting for them, and closes the pool. Calls made after it return
 // db.ErrClosed.
 func (s *DB) Close() error {
 	s.once.Do(func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hookrelay/hookrelay/db"
@@ -13,14 +14,20 @@ import (
 // matches, all in one transaction, and returns once it has committed. An event whose
 // idempotency key is already stored creates nothing and reports the original; so does a
 // second event with the same key in one call.
+//
+// Ingest is the busiest write, so it takes two round trips, not one per statement: the
+// enabled webhooks are read first (a transaction would see them no differently: each
+// statement of a read-committed one sees what has committed before it starts), then one
+// statement stores the events and their deliveries, in its own implicit transaction. Other
+// instances hear of the work from the announcer, after the commit (see announcer).
 func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error) {
-	type prepared struct {
-		id   string
-		at   time.Time
-		body []byte
+	if s.closed.Load() {
+		return nil, db.ErrClosed
 	}
 	now := s.Now()
-	pre := make([]prepared, len(events))
+	n := len(events)
+	in := ingestRows{ids: make([]string, n), types: make([]string, n), workflows: make([]*string, n),
+		occurred: make([]int64, n), bodies: make([][]byte, n), keys: make([]*string, n), fanouts: make([]int32, n)}
 	for i, e := range events {
 		at := e.OccurredAt
 		if at.IsZero() {
@@ -35,84 +42,121 @@ func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.Inges
 		if err != nil {
 			return nil, fmt.Errorf("encode event %d: %w", i, err)
 		}
-		pre[i] = prepared{id: w.ID, at: at, body: body}
+		in.ids[i], in.types[i], in.workflows[i], in.occurred[i] = w.ID, e.Type, nullString(e.WorkflowID), millis(at)
+		in.bodies[i], in.keys[i] = body, nullString(e.IdempotencyKey)
 	}
-	results := make([]db.IngestResult, len(events))
-	err := s.write(ctx, func(t *tx) error {
-		targets, err := t.enabledWebhooks()
-		if err != nil {
-			return fmt.Errorf("list webhooks: %w", err)
-		}
-		// One INSERT for the whole batch. ON CONFLICT DO NOTHING leaves out an event whose
-		// key is stored, or committed meanwhile by another instance (the insert waits for
-		// it), or taken by an earlier event of this batch.
-		n := len(events)
-		ids, types, workflows, occurred, bodies, keys, fanouts := make([]string, n), make([]string, n), make([]*string, n),
-			make([]int64, n), make([][]byte, n), make([]*string, n), make([]int32, n)
-		matched := make([][]fanoutTarget, n)
-		for i, e := range events {
-			for _, w := range targets {
-				if db.MatchAny(w.patterns, e.Type) {
-					matched[i] = append(matched[i], w)
-				}
+	for try := 1; ; try++ {
+		results, due, err := s.ingest(ctx, events, &in, now)
+		if err == nil {
+			if len(due) > 0 {
+				s.notifyDue(due)
+				s.announcer.add(due)
 			}
-			ids[i], types[i], workflows[i], occurred[i] = pre[i].id, e.Type, nullString(e.WorkflowID), millis(pre[i].at)
-			bodies[i], keys[i], fanouts[i] = pre[i].body, nullString(e.IdempotencyKey), int32(len(matched[i]))
+			return results, nil
 		}
-		rows, err := t.query(`INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
+		if !retryable(err) || try == writeTries {
+			return nil, fmt.Errorf("create events: %w", s.translate(err))
+		}
+		pause := time.Duration(rand.Int64N(int64(5*time.Millisecond) << try))
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("create events: %w", s.translate(err))
+		}
+	}
+}
+
+// ingestRows are CreateEvents' events as the insert's array parameters, in call order.
+type ingestRows struct {
+	ids, types      []string
+	workflows, keys []*string
+	occurred        []int64
+	bodies          [][]byte
+	fanouts         []int32
+	dIDs, dEvents   []string // deliveries: public id, and its event's public id
+	dWebhooks       []int64
+}
+
+// ingest runs one try of CreateEvents and returns its results and the webhooks given due
+// work. Nothing of a failed try is stored.
+func (s *DB) ingest(ctx context.Context, events []db.NewEvent, in *ingestRows, now time.Time) ([]db.IngestResult, []string, error) {
+	targets, err := s.enabledWebhooks(ctx, s.pool)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	in.dIDs, in.dEvents, in.dWebhooks = in.dIDs[:0], in.dEvents[:0], in.dWebhooks[:0]
+	var hooks []string // the public id of each delivery's webhook
+	for i, e := range events {
+		var fanout int32
+		for _, w := range targets {
+			if db.MatchAny(w.patterns, e.Type) {
+				in.dIDs, in.dEvents, in.dWebhooks = append(in.dIDs, db.NewID("dlv")), append(in.dEvents, in.ids[i]), append(in.dWebhooks, w.rowID)
+				hooks = append(hooks, w.id)
+				fanout++
+			}
+		}
+		in.fanouts[i] = fanout
+	}
+	// ON CONFLICT DO NOTHING leaves out an event whose key is stored, or committed meanwhile
+	// by another instance (the insert waits for it), or taken by an earlier event of this
+	// call; the join leaves out its deliveries. The foreign keys of the deliveries are
+	// checked at the end of the statement, when the events it inserted are there.
+	rows, err := s.pool.Query(ctx, `WITH ev AS (
+			INSERT INTO events (public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, created_at)
 			SELECT u.public_id, u.event_type, u.workflow_id, u.occurred_at, u.body, u.idempotency_key, u.fanout, $8
 			FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bytea[], $6::text[], $7::int[])
 			WITH ORDINALITY AS u(public_id, event_type, workflow_id, occurred_at, body, idempotency_key, fanout, n)
 			ORDER BY u.n
 			ON CONFLICT (idempotency_key) DO NOTHING
-			RETURNING public_id, id`, ids, types, workflows, occurred, bodies, keys, fanouts, millis(now))
-		if err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		inserted := make(map[string]int64, n)
-		for rows.Next() {
-			var (
-				id  string
-				row int64
-			)
-			if err := rows.Scan(&id, &row); err != nil {
-				rows.Close()
-				return fmt.Errorf("insert events: %w", err)
-			}
-			inserted[id] = row
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		var dIDs []string
-		var dEvents, dWebhooks []int64
-		for i, e := range events {
-			row, ok := inserted[pre[i].id]
-			if !ok {
-				var (
-					id     string
-					fanout int
-				)
-				if err := t.queryRow(`SELECT public_id, fanout FROM events WHERE idempotency_key = $1`, e.IdempotencyKey).
-					Scan(&id, &fanout); err != nil {
-					return fmt.Errorf("look up idempotency key: %w", err)
-				}
-				results[i] = db.IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
-				continue
-			}
-			for _, w := range matched[i] {
-				dIDs, dEvents, dWebhooks = append(dIDs, db.NewID("dlv")), append(dEvents, row), append(dWebhooks, w.rowID)
-				t.markDue(w.id)
-			}
-			results[i] = db.IngestResult{EventID: pre[i].id, Deliveries: len(matched[i])}
-		}
-		return t.insertDeliveries(dIDs, dEvents, dWebhooks, now)
-	})
+			RETURNING public_id, id),
+		dl AS (
+			INSERT INTO deliveries (public_id, event_id, webhook_id, state, next_attempt_at, created_at, updated_at)
+			SELECT d.public_id, ev.id, d.webhook_id, 'pending', $8, $8, $8
+			FROM unnest($9::text[], $10::text[], $11::bigint[]) WITH ORDINALITY AS d(public_id, event_public_id, webhook_id, n)
+			JOIN ev ON ev.public_id = d.event_public_id
+			ORDER BY d.n)
+		SELECT public_id FROM ev`,
+		in.ids, in.types, in.workflows, in.occurred, in.bodies, in.keys, in.fanouts, millis(now), in.dIDs, in.dEvents, in.dWebhooks)
 	if err != nil {
-		return nil, fmt.Errorf("create events: %w", s.translate(err))
+		return nil, nil, fmt.Errorf("insert events: %w", err)
 	}
-	return results, nil
+	inserted := make(map[string]bool, len(events))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, nil, fmt.Errorf("insert events: %w", err)
+		}
+		inserted[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("insert events: %w", err)
+	}
+	var due []string
+	for k, ev := range in.dEvents {
+		if inserted[ev] {
+			due = append(due, hooks[k])
+		}
+	}
+	results := make([]db.IngestResult, len(events))
+	for i, e := range events {
+		if inserted[in.ids[i]] {
+			results[i] = db.IngestResult{EventID: in.ids[i], Deliveries: int(in.fanouts[i])}
+			continue
+		}
+		// A duplicate: the event it repeats has committed (the insert waited for it).
+		var (
+			id     string
+			fanout int
+		)
+		if err := s.pool.QueryRow(ctx, `SELECT public_id, fanout FROM events WHERE idempotency_key = $1`, e.IdempotencyKey).
+			Scan(&id, &fanout); err != nil {
+			return nil, nil, fmt.Errorf("look up idempotency key: %w", err)
+		}
+		results[i] = db.IngestResult{EventID: id, Deliveries: fanout, Duplicate: true}
+	}
+	return results, due, nil
 }
 
 // insertDeliveries inserts pending deliveries, due now, with one statement.

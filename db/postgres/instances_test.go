@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -272,6 +273,42 @@ func TestNotificationsReachTheOtherInstance(t *testing.T) {
 	sb.wait(t, "b to hear of a's queued alert", func(_ [][]string, alerts int) bool { return alerts == 1 })
 	_, alerts := sa.snapshot()
 	assert.Equal(t, 1, alerts, "a's own callback, once")
+}
+
+// Ingests announce their work after they commit, several in one notice when they come
+// together; however they are grouped, the other instance hears of every webhook, and finds
+// each one's two events to claim.
+func TestConcurrentIngestsAreAllAnnounced(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoStores(t, postgres.Options{})
+	want := map[string]bool{}
+	for i := range 20 {
+		want[webhook(t, a, "https://wh.test/hook", fmt.Sprintf("t.%d", i)).ID] = true
+	}
+	sb := watch(b)
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			data, _ := json.Marshal(map[string]int{"n": i})
+			_, err := a.CreateEvents(context.Background(), []db.NewEvent{{Type: fmt.Sprintf("t.%d", i%20), Data: data}})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	heard := map[string]bool{}
+	sb.wait(t, "b to hear of every webhook", func(due [][]string, _ int) bool {
+		for _, ids := range due {
+			for _, id := range ids {
+				heard[id] = true
+			}
+		}
+		return len(heard) == len(want)
+	})
+	assert.Equal(t, want, heard)
+	for id := range heard {
+		got := claim(t, b, time.Minute, db.ClaimRequest{WebhookID: id, Limit: 10})
+		assert.Len(t, got.Claims, 2, "both events of %s are there to claim", id)
+	}
 }
 
 // When the listener's connection breaks, it reconnects and then says that anything may be

@@ -239,7 +239,15 @@ type fanoutTarget struct {
 
 // enabledWebhooks lists what fan-out needs of every enabled webhook.
 func (t *tx) enabledWebhooks() ([]fanoutTarget, error) {
-	rows, err := t.query(`SELECT id, public_id, event_types FROM webhooks WHERE enabled`)
+	return t.s.enabledWebhooks(t.ctx, t)
+}
+
+// enabledWebhooks lists what fan-out needs of every enabled webhook, read through q (the
+// pool, or a transaction).
+func (s *DB) enabledWebhooks(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) ([]fanoutTarget, error) {
+	rows, err := q.Query(ctx, `SELECT id, public_id, event_types FROM webhooks WHERE enabled`)
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +261,7 @@ func (t *tx) enabledWebhooks() ([]fanoutTarget, error) {
 		if err := rows.Scan(&f.rowID, &f.id, &raw); err != nil {
 			return nil, err
 		}
-		if f.patterns, err = t.s.parsePatterns(raw); err != nil {
+		if f.patterns, err = s.parsePatterns(raw); err != nil {
 			return nil, err
 		}
 		out = append(out, f)

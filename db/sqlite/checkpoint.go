@@ -81,7 +81,7 @@ func (s *DB) checkpointLoop() {
 		case <-s.quit:
 			return
 		}
-		log, _, err := checkpoint(ctx, s.checkpointer)
+		log, err := checkpoint(ctx, s.checkpointer)
 		if err != nil || log >= checkpointFrames {
 			s.restartLog.Store(true)
 		}
@@ -115,13 +115,12 @@ func (s *DB) finishCheckpoint() {
 	checkpoint(context.Background(), s.writer)
 }
 
-// checkpoint runs a PASSIVE checkpoint on c and returns the log's size and how much of it
-// is now in the database file, in frames. Another checkpoint in progress makes it copy
-// nothing, which is not an error.
-func checkpoint(ctx context.Context, c *sql.DB) (log, copied int, err error) {
-	var busy int
+// checkpoint runs a PASSIVE checkpoint on c and returns the log's size in frames. Another
+// checkpoint in progress makes it copy nothing, which is not an error.
+func checkpoint(ctx context.Context, c *sql.DB) (log int, err error) {
+	var busy, copied int
 	if err := c.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &copied); err != nil {
-		return 0, 0, fmt.Errorf("checkpoint: %w", translate(err))
+		return 0, fmt.Errorf("checkpoint: %w", translate(err))
 	}
-	return log, copied, nil
+	return log, nil
 }
