@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -27,30 +28,31 @@ func (f *fakeSend) send(_ context.Context, ids []string) error {
 	return <-f.answer
 }
 
-// runAnnouncer runs a's loop until the test ends.
-func runAnnouncer(t *testing.T, a *announcer, send func(context.Context, []string) error) (stop func()) {
+// inFlight starts an announcer and has it send a first notice, of whk_a, which waits for
+// the test's answer. stop ends the loop; the test's end calls it too.
+func inFlight(t *testing.T) (a *announcer, f *fakeSend, stop func()) {
+	a, f = newAnnouncer(), newFakeSend()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
-		a.run(ctx, send)
+		a.run(ctx, f.send)
 		close(done)
 	}()
-	return func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		<-done
-	}
+	})
+	t.Cleanup(stop)
+	a.add([]string{"whk_a"})
+	assert.Equal(t, []string{"whk_a"}, <-f.sent)
+	return a, f, stop
 }
 
 // What ingests queue while a notice is on its way goes out in the next one, each webhook
 // once: under load there is one NOTIFY at a time per instance, not one per ingest.
 func TestAnnouncerSendsWhatQueuedMeanwhileInOneNotice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, f := newAnnouncer(), newFakeSend()
-		stop := runAnnouncer(t, a, f.send)
-		defer stop()
-
-		a.add([]string{"whk_a"})
-		assert.Equal(t, []string{"whk_a"}, <-f.sent)
+		a, f, _ := inFlight(t)
 		a.add([]string{"whk_b"})
 		a.add([]string{"whk_c", "whk_b"})
 		a.add([]string{"whk_a"})
@@ -70,12 +72,7 @@ func TestAnnouncerSendsWhatQueuedMeanwhileInOneNotice(t *testing.T) {
 // A notice that fails is sent again after announceBackoff, with what was queued meanwhile.
 func TestAnnouncerRetriesAFailedNotice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, f := newAnnouncer(), newFakeSend()
-		stop := runAnnouncer(t, a, f.send)
-		defer stop()
-
-		a.add([]string{"whk_a"})
-		assert.Equal(t, []string{"whk_a"}, <-f.sent)
+		a, f, _ := inFlight(t)
 		failed := time.Now()
 		f.answer <- errors.New("connection refused")
 		a.add([]string{"whk_b"})
@@ -89,11 +86,7 @@ func TestAnnouncerRetriesAFailedNotice(t *testing.T) {
 // announced.
 func TestAnnouncerSendsTheRestWhenStopped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		a, f := newAnnouncer(), newFakeSend()
-		stop := runAnnouncer(t, a, f.send)
-
-		a.add([]string{"whk_a"})
-		assert.Equal(t, []string{"whk_a"}, <-f.sent)
+		a, f, stop := inFlight(t)
 		a.add([]string{"whk_b"})
 		stopped := make(chan struct{})
 		go func() {
