@@ -119,8 +119,8 @@ func randomTag() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Close stops the listener and the announcer, waiting for them, and closes the pool. Calls made after it return
-// db.ErrClosed.
+// Close stops the listener and the announcer, waiting for them, and closes the pool. Calls
+// made after it return db.ErrClosed.
 func (s *DB) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)

@@ -22,7 +22,7 @@ import (
 // instances hear of the work from the announcer, after the commit (see announcer).
 func (s *DB) CreateEvents(ctx context.Context, events []db.NewEvent) ([]db.IngestResult, error) {
 	if s.closed.Load() {
-		return nil, db.ErrClosed
+		return nil, fmt.Errorf("create events: %w", db.ErrClosed)
 	}
 	now := s.Now()
 	n := len(events)
