@@ -98,24 +98,26 @@ func (t *tx) pruneAlerts(r db.PruneRequest, p *db.Pruned) (bool, error) {
 }
 
 // rollUpHours adds up to r.Batch hourly attempt counts of the days before r.Before's day
-// into the daily counts and deletes them, oldest first. It reports whether it filled the
-// batch. Recording attempts writes only the current hour, so nothing else writes these rows.
+// into the daily counts and deletes them, oldest first, in one statement: the rows it adds
+// are the rows it deleted, whatever a recorder does meanwhile (its upsert of a deleted hour
+// waits for this commit, then writes a new row, rolled up in a later round). It reports
+// whether it filled the batch.
 func (t *tx) rollUpHours(r db.PruneRequest, p *db.Pruned) (bool, error) {
-	const picked = `SELECT webhook_id, hour FROM attempt_hours WHERE hour < $1 ORDER BY hour, webhook_id LIMIT $2`
-	cut := millis(db.DayStart(r.Before))
-	if _, err := t.exec(`INSERT INTO attempt_days (webhook_id, day, succeeded, failed)
-		SELECT webhook_id, hour - hour % 86400000, sum(succeeded), sum(failed) FROM attempt_hours
-		WHERE (webhook_id, hour) IN (`+picked+`) GROUP BY 1, 2
-		ON CONFLICT (webhook_id, day) DO UPDATE
-		SET succeeded = attempt_days.succeeded + excluded.succeeded, failed = attempt_days.failed + excluded.failed`, cut, r.Batch); err != nil {
+	var n int
+	if err := t.queryRow(`WITH gone AS (
+			DELETE FROM attempt_hours WHERE (webhook_id, hour) IN
+				(SELECT webhook_id, hour FROM attempt_hours WHERE hour < $1 ORDER BY hour, webhook_id LIMIT $2)
+			RETURNING webhook_id, hour, succeeded, failed),
+		days AS (
+			INSERT INTO attempt_days (webhook_id, day, succeeded, failed)
+			SELECT webhook_id, hour - hour % 86400000, sum(succeeded), sum(failed) FROM gone GROUP BY 1, 2
+			ON CONFLICT (webhook_id, day) DO UPDATE
+			SET succeeded = attempt_days.succeeded + excluded.succeeded, failed = attempt_days.failed + excluded.failed)
+		SELECT count(*) FROM gone`, millis(db.DayStart(r.Before)), r.Batch).Scan(&n); err != nil {
 		return false, fmt.Errorf("roll up hourly attempt counts: %w", err)
 	}
-	tag, err := t.exec(`DELETE FROM attempt_hours WHERE (webhook_id, hour) IN (`+picked+`)`, cut, r.Batch)
-	if err != nil {
-		return false, fmt.Errorf("delete rolled up hourly attempt counts: %w", err)
-	}
-	p.HoursRolledUp += int(tag.RowsAffected())
-	return int(tag.RowsAffected()) == r.Batch, nil
+	p.HoursRolledUp += n
+	return n == r.Batch, nil
 }
 
 func (t *tx) pruneSessions(r db.PruneRequest, p *db.Pruned) (bool, error) {
