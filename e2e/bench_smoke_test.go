@@ -15,7 +15,8 @@ import (
 // TestBenchSmokeLosesNothing runs make bench's smoke mode against the real binary: short
 // closed-loop, fan-out, burst (after its loopback calibration), open-loop, backlog, batch and
 // recover runs whose every accepted event must reach every webhook, checked by receivers that
-// de-duplicate on webhook-id. It checks no speed: this binary has the race detector and shares the machine with the other tests.
+// de-duplicate on webhook-id. It checks no speed: this binary has the race detector and
+// shares the machine with the other tests.
 func TestBenchSmokeLosesNothing(t *testing.T) {
 	t.Parallel()
 	cfg := bench.SmokeDefaults()

@@ -73,9 +73,9 @@ func testWALIsCutBackToItsLimit(t *testing.T, mode string) {
 }
 
 // With background checkpoints the writer never checkpoints (its automatic checkpoint is off,
-// so no commit waits for the log to be copied), yet under a steady stream of commits the checkpointer copies the log
-// into the file and the writer starts it over, so the log stays near its usual size instead
-// of holding everything written.
+// so no commit waits for the log to be copied), yet under a steady stream of commits the
+// checkpointer copies the log into the file and the writer starts it over, so the log stays
+// near its usual size instead of holding everything written.
 func TestLogIsCheckpointedOffTheWriter(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
